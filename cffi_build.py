@@ -1,0 +1,67 @@
+"""Declares the cffi builder for greylogd._nflog (API mode, compiled at install time, never at import).
+
+Only greylogd/capture/nflog.py imports the result. Constants come from the C headers via `#define NAME ...`
+so they can never drift from the installed libnetfilter_log.
+"""
+
+from cffi import FFI
+
+CDEF = """
+#define AF_INET ...
+#define AF_INET6 ...
+#define NFULNL_COPY_NONE ...
+#define NFULNL_COPY_META ...
+#define NFULNL_COPY_PACKET ...
+#define NFULNL_CFG_F_SEQ ...
+#define NFULNL_CFG_F_SEQ_GLOBAL ...
+
+struct nflog_handle;
+struct nflog_g_handle;
+struct nflog_data;
+struct nfgenmsg { uint8_t nfgen_family; uint8_t version; uint16_t res_id; };
+struct timeval { long tv_sec; long tv_usec; ...; };
+
+typedef int nflog_callback(struct nflog_g_handle *gh, struct nfgenmsg *nfmsg,
+                           struct nflog_data *nfd, void *data);
+
+struct nflog_handle *nflog_open(void);
+int nflog_close(struct nflog_handle *h);
+int nflog_fd(struct nflog_handle *h);
+int nflog_bind_pf(struct nflog_handle *h, uint16_t pf);
+int nflog_unbind_pf(struct nflog_handle *h, uint16_t pf);
+struct nflog_g_handle *nflog_bind_group(struct nflog_handle *h, uint16_t num);
+int nflog_unbind_group(struct nflog_g_handle *gh);
+int nflog_set_mode(struct nflog_g_handle *gh, uint8_t mode, unsigned int len);
+int nflog_set_timeout(struct nflog_g_handle *gh, uint32_t timeout);
+int nflog_set_flags(struct nflog_g_handle *gh, uint16_t flags);
+int nflog_set_qthresh(struct nflog_g_handle *gh, uint32_t qthresh);
+int nflog_set_nlbufsiz(struct nflog_g_handle *gh, uint32_t nlbufsiz);
+int nflog_callback_register(struct nflog_g_handle *gh, nflog_callback *cb, void *data);
+int nflog_handle_packet(struct nflog_handle *h, char *buf, int len);
+
+int nflog_get_payload(struct nflog_data *nfad, char **data);
+char *nflog_get_prefix(struct nflog_data *nfad);
+int nflog_get_seq(struct nflog_data *nfad, uint32_t *seq);
+int nflog_get_seq_global(struct nflog_data *nfad, uint32_t *seq);
+int nflog_get_timestamp(struct nflog_data *nfad, struct timeval *tv);
+uint32_t nflog_get_indev(struct nflog_data *nfad);
+uint32_t nflog_get_outdev(struct nflog_data *nfad);
+
+extern "Python" int _greylogd_on_packet(struct nflog_g_handle *, struct nfgenmsg *,
+                                        struct nflog_data *, void *);
+"""
+
+SOURCE = """
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <netinet/in.h>
+#include <linux/netfilter/nfnetlink_log.h>
+#include <libnetfilter_log/libnetfilter_log.h>
+"""
+
+ffibuilder = FFI()
+ffibuilder.cdef(CDEF)
+ffibuilder.set_source("greylogd._nflog", SOURCE, libraries=["netfilter_log"])
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

@@ -1,0 +1,1 @@
+"""Analysis readers: logs and databases into pandas frames with documented columns."""

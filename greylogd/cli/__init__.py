@@ -1,0 +1,1 @@
+"""Command-line entry points: argparse built in _parser(), main(argv=None) -> int."""

@@ -1,0 +1,1 @@
+"""A seeded simulated mail week: demo data, benchmark data and the report's test world."""

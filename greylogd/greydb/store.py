@@ -1,0 +1,75 @@
+"""The Store protocol and the entry kinds of greyd's database (spec/greyd-compat.md 1.6).
+
+Every driver implements the same protocol on greyd's exact schema, so the refresher, the ledger, the
+listing CLI and the analysis readers never know which database is behind them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class Kind(enum.Enum):
+    """Entry kinds exactly as greydb prints them."""
+
+    GREY = "GREY"
+    WHITE = "WHITE"
+    TRAPPED = "TRAPPED"
+    SPAMTRAP = "SPAMTRAP"
+    DOMAIN = "DOMAIN"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One row as greyd's iterator types it; times are Unix seconds (UTC).
+
+    For SPAMTRAP and DOMAIN rows `ip` holds the address or domain and the counters are greyd's synthetic
+    constants (pcount -2 / -3). greyd_host is None on SQLite, which has no such column.
+    """
+
+    kind: Kind
+    ip: str
+    helo: str = ""
+    mail_from: str = ""
+    rcpt_to: str = ""
+    first: int = 0
+    pass_: int = 0
+    expire: int = 0
+    bcount: int = 0
+    pcount: int = 0
+    greyd_host: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshResult:
+    """What one refresh_white transaction did, for logging, metrics and sync."""
+
+    created: tuple[str, ...] = ()
+    refreshed: tuple[str, ...] = ()
+    trapped_kept: tuple[str, ...] = ()
+
+
+class Store(Protocol):
+    """greyd's database. Each method is one short transaction; a failure raises StoreError and changes
+    nothing, so the caller can keep its batch and retry."""
+
+    def refresh_white(self, counts: dict[str, int], now: int, white_expiry: int) -> RefreshResult:
+        """Refresh WHITE rows with greyd's greylogd semantics: counts maps address text to connections."""
+        ...
+
+    def iter_entries(self) -> Iterator[Entry]:
+        """Every entries/spamtraps/domains row, typed like greyd's iterator (one read transaction)."""
+        ...
+
+    def snapshot(self) -> list[Entry]:
+        """All rows read in one consistent read-only transaction."""
+        ...
+
+    def add(self, entries: Iterable[Entry]) -> None: ...
+
+    def delete(self, entries: Iterable[Entry]) -> None: ...
+
+    def close(self) -> None: ...

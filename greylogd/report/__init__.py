@@ -1,0 +1,1 @@
+"""Weekly report rendering: tables, charts, PDF, HTML, CSV/Parquet, mail."""
