@@ -1,0 +1,223 @@
+"""Network-namespace helpers for root integration tests (capture, daemon): real veth, real rules, no mocks.
+
+API (all context managers remove what they created, even when the test fails):
+
+- ``netns_pair() -> Pair``: two namespaces joined by a veth pair, names unique per run (``gl<pid><n>s`` /
+  ``gl<pid><n>g``). ``pair.sender`` has 198.51.100.2/24 and 2001:db8:1::2/64, ``pair.gateway`` has
+  198.51.100.1/24 and 2001:db8:1::1/64 (no DAD, so v6 is usable at once). The gateway routes
+  203.0.113.0/24 and 2001:db8:2::/64 back to the sender, so SYNs spoofed from there (``syn_packets``)
+  pass rp_filter.
+- ``Netns.run(*args)``: run a command inside (list args, check=True); failure raises ``NetnsError`` with the
+  command and its stderr. ``Netns.nft(ruleset)`` loads an nft ruleset; ``Netns.iptables(*args, v6=False)``
+  runs iptables-nft / ip6tables-nft.
+- ``Netns.nft_packets(family, table, chain)`` / ``Netns.iptables_packets(table, chain, v6=False)``: packet
+  counters of the chain's rules, in rule order (nft: rules holding a ``counter`` statement only).
+- ``in_netns(ns, fn, *args) -> Child``: fork a child, move it into ``ns`` (setns) and run ``fn(conn, *args)``;
+  ``conn`` is the child's end of a duplex Pipe, the parent uses ``child.conn``. Objects cross pickled.
+  Leaving the context joins the child (terminating it after ``timeout`` s) and raises if it failed.
+- ``syn_packets(srcs, dst, dport, sports)`` builds raw IPv4/IPv6+TCP SYNs with valid checksums;
+  ``send_raw(ns, packets)`` sends them as fast as a raw socket can from inside ``ns``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import json
+import multiprocessing
+import os
+import socket
+import struct
+import subprocess
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from multiprocessing.connection import Connection
+from typing import Any
+
+_CLONE_NEWNET = 0x40000000
+_counter = itertools.count()
+
+
+class NetnsError(RuntimeError):
+    """A command inside a namespace failed; the message names the command and quotes its stderr."""
+
+
+def run(*args: str, input: str | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """Run a command (no shell), raising NetnsError with the command line and stderr on failure."""
+    try:
+        return subprocess.run(args, input=input, capture_output=True, text=True, check=True, timeout=timeout)
+    except subprocess.CalledProcessError as exc:
+        raise NetnsError(f"{' '.join(args)!r} exited {exc.returncode}: {exc.stderr.strip()}") from None
+
+
+@dataclass(frozen=True)
+class Netns:
+    """A named network namespace (``ip netns``) with one veth end, ``dev``."""
+
+    name: str
+    dev: str
+    v4: IPv4Address
+    v6: IPv6Address
+
+    def run(self, *args: str, input: str | None = None,
+            timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        return run("ip", "netns", "exec", self.name, *args, input=input, timeout=timeout)
+
+    def nft(self, ruleset: str) -> None:
+        self.run("nft", "-f", "-", input=ruleset)
+
+    def iptables(self, *args: str, v6: bool = False) -> None:
+        self.run("ip6tables-nft" if v6 else "iptables-nft", *args)
+
+    def nft_packets(self, family: str, table: str, chain: str) -> list[int]:
+        out = json.loads(self.run("nft", "-j", "list", "chain", family, table, chain).stdout)
+        rules = [item["rule"] for item in out["nftables"] if "rule" in item]
+        return [stmt["counter"]["packets"] for rule in rules for stmt in rule["expr"] if "counter" in stmt]
+
+    def iptables_packets(self, table: str, chain: str, v6: bool = False) -> list[int]:
+        save = self.run("ip6tables-nft-save" if v6 else "iptables-nft-save", "-c", "-t", table).stdout
+        prefix = f"-A {chain} "
+        return [int(line[1:].split(":")[0]) for line in save.splitlines()
+                if line.startswith("[") and line.split("] ", 1)[1].startswith(prefix)]
+
+
+@dataclass(frozen=True)
+class Pair:
+    sender: Netns
+    gateway: Netns
+
+
+@contextmanager
+def netns_pair() -> Iterator[Pair]:
+    """Create sender and gateway namespaces joined by veth; delete both on exit whatever happened."""
+    base = f"gl{os.getpid()}{next(_counter)}"
+    sender = Netns(base + "s", "veth-s", IPv4Address("198.51.100.2"), IPv6Address("2001:db8:1::2"))
+    gateway = Netns(base + "g", "veth-g", IPv4Address("198.51.100.1"), IPv6Address("2001:db8:1::1"))
+    created: list[str] = []
+    try:
+        for ns in (sender, gateway):
+            run("ip", "netns", "add", ns.name)
+            created.append(ns.name)
+        run("ip", "-n", sender.name, "link", "add", sender.dev, "type", "veth", "peer", "name", gateway.dev,
+            "netns", gateway.name)
+        for ns in (sender, gateway):
+            _configure(ns)
+        _route_spoofed(gateway, sender)
+        yield Pair(sender, gateway)
+    finally:
+        for name in created:
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+
+
+def _configure(ns: Netns) -> None:
+    ns.run("ip", "link", "set", "lo", "up")
+    ns.run("ip", "addr", "add", f"{ns.v4}/24", "dev", ns.dev)
+    ns.run("ip", "addr", "add", f"{ns.v6}/64", "dev", ns.dev, "nodad")
+    ns.run("ip", "link", "set", ns.dev, "up")
+
+
+def _route_spoofed(gateway: Netns, sender: Netns) -> None:
+    gateway.run("ip", "route", "add", "203.0.113.0/24", "via", str(sender.v4))
+    gateway.run("ip", "route", "add", "2001:db8:2::/64", "via", str(sender.v6))
+
+
+def enter(ns_name: str) -> None:
+    """Move the calling (single-threaded) process into the named network namespace."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(f"/run/netns/{ns_name}", os.O_RDONLY)
+    try:
+        if libc.setns(fd, _CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns({ns_name}): {os.strerror(err)}")
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class Child:
+    """A forked child running in a namespace; ``conn`` is the parent's end of the pipe."""
+
+    process: multiprocessing.process.BaseProcess
+    conn: Connection
+
+
+def _child_main(ns_name: str, conn: Connection, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        enter(ns_name)
+        fn(conn, *args)
+    except BaseException:
+        conn.send(("child-error", traceback.format_exc()))
+        raise
+
+
+@contextmanager
+def in_netns(ns: Netns, fn: Callable[..., Any], *args: Any, timeout: float = 60) -> Iterator[Child]:
+    """Run ``fn(conn, *args)`` in a forked child inside ``ns``; on exit join it and raise if it failed."""
+    ctx = multiprocessing.get_context("fork")
+    parent, child_end = ctx.Pipe()
+    process = ctx.Process(target=_child_main, args=(ns.name, child_end, fn, args), daemon=True)
+    process.start()
+    try:
+        yield Child(process, parent)
+    finally:
+        process.join(timeout)
+        if process.is_alive():
+            process.terminate()
+            process.join()
+            raise NetnsError(f"child {fn.__name__} in {ns.name} still running after {timeout} s")
+    if process.exitcode != 0:
+        raise NetnsError(f"child {fn.__name__} in {ns.name} exited {process.exitcode}")
+
+
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def tcp_syn(src: str, dst: str, sport: int, dport: int, seq: int = 1, flags: int = 0x02) -> bytes:
+    """One IPv4 or IPv6 packet carrying a 20-byte TCP header (SYN by default) with correct checksums."""
+    s, d = ip_address(src), ip_address(dst)
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, 0, 5 << 4, flags, 64240, 0, 0)
+    if s.version == 4:
+        pseudo = s.packed + d.packed + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(tcp))
+        tcp = tcp[:16] + struct.pack("!H", _checksum(pseudo + tcp)) + tcp[18:]
+        hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), seq & 0xFFFF, 0, 64, socket.IPPROTO_TCP,
+                          0, s.packed, d.packed)
+        return hdr[:10] + struct.pack("!H", _checksum(hdr)) + hdr[12:] + tcp
+    pseudo = s.packed + d.packed + struct.pack("!I3xB", len(tcp), socket.IPPROTO_TCP)
+    tcp = tcp[:16] + struct.pack("!H", _checksum(pseudo + tcp)) + tcp[18:]
+    return struct.pack("!IHBB16s16s", 6 << 28, len(tcp), socket.IPPROTO_TCP, 64, s.packed, d.packed) + tcp
+
+
+def syn_packets(srcs: Sequence[str], dst: str, dport: int, sports: Iterable[int]) -> list[bytes]:
+    """SYNs to dst:dport from every (source address, source port) combination, addresses varying fastest."""
+    return [tcp_syn(src, dst, sport, dport) for sport in sports for src in srcs]
+
+
+def _send(conn: Connection, packets: list[bytes]) -> None:
+    v4 = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    v6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    for pkt in packets:
+        if pkt[0] >> 4 == 4:
+            v4.sendto(pkt, (socket.inet_ntop(socket.AF_INET, pkt[16:20]), 0))
+        else:
+            v6.sendto(pkt, (socket.inet_ntop(socket.AF_INET6, pkt[24:40]), 0))
+    conn.send(len(packets))
+
+
+def send_raw(ns: Netns, packets: list[bytes]) -> int:
+    """Send prepared IP packets from inside ``ns`` through raw sockets; returns how many were sent."""
+    with in_netns(ns, _send, packets) as child:
+        if not child.conn.poll(60):
+            raise NetnsError(f"raw sender in {ns.name} gave no answer within 60 s")
+        sent = child.conn.recv()
+    if not isinstance(sent, int):
+        raise NetnsError(f"raw sender in {ns.name} failed: {sent}")
+    return sent
