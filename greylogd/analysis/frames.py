@@ -1,0 +1,124 @@
+"""Column names and dtypes of every frame the report uses (spec/report.md, "Frames").
+
+One place defines them so that readers (kernlog, greydlog, greyddb, ledger) and consumers (weekly
+analysis, report, demo) agree on names, dtypes, units and time zone. Conventions for all frames:
+
+- timestamps are tz-aware UTC, microsecond resolution (``TS_DTYPE``): every source (journald, rsyslog
+  RFC 3339, greyd's Unix seconds) is at most microsecond-precise; NaT where a time is unknown.
+- text is pandas' default ``str`` dtype (pyarrow-backed, NaN for missing); empty string means "present
+  but empty" (greyd stores '' for helo/from/to of IP rows), NaN means "not in the source".
+- counters and ports are nullable ``Int64`` (<NA> when the source has no such field, e.g. ICMP ports).
+- IP addresses are strings in ``ipaddress`` compressed form (``2001:db8::25``), so frames from logs join
+  with greyd's database on ``ip``/``src``.
+
+``typed(frame, DTYPES)`` casts a frame built by a reader; ``empty(DTYPES)`` is the zero-row frame every
+reader returns when it has nothing, so consumers never special-case missing columns.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+TS_DTYPE = "datetime64[us, UTC]"
+STR = "str"
+INT = "Int64"
+
+CONNECTIONS: dict[str, str] = {
+    "ts": TS_DTYPE,      # event time (kernel time of the LOG line), UTC
+    "host": STR,         # syslog/journald host name of the gateway that logged it
+    "prefix": STR,       # LOG prefix, surrounding whitespace trimmed, e.g. "[GREYD WHITED]"
+    "category": STR,     # trusted, greylisted, fallthrough, jailed, outbound, other (see CATEGORIES)
+    "src": STR,          # source address, ipaddress compressed form
+    "dst": STR,          # destination address (pre-DNAT in the nat table), compressed form
+    "spt": INT,          # TCP/UDP source port; <NA> for ICMP, fragments, truncated headers
+    "dpt": INT,          # TCP/UDP destination port; <NA> as spt
+    "proto": STR,        # PROTO= value as the kernel prints it: TCP, UDP, ICMP, ICMPv6, or a number
+    "ip_version": INT,   # 4 or 6
+    "in_if": STR,        # IN= interface; "" for locally generated (OUTPUT) packets
+}
+CONNECTIONS_COLUMNS = list(CONNECTIONS)
+
+GREYD_EVENTS: dict[str, str] = {
+    "ts": TS_DTYPE,          # syslog time of the line, UTC
+    "host": STR,             # syslog host name
+    "program": STR,          # greyd, greylogd, spamd, spamlogd
+    "pid": INT,              # process id (greyd's SMTP, reader, scanner processes differ)
+    "kind": STR,             # see GREYD_KINDS
+    "ip": STR,               # client address, compressed form; NaN when the message names none
+    "from": STR,             # envelope sender as greyd logs it (normalised, lower-case)
+    "to": STR,               # envelope recipient as greyd logs it
+    "helo": STR,             # HELO argument, verbatim
+    "duration_s": INT,       # disconnected: seconds the client stayed connected (tarpit time)
+    "lists": STR,            # blacklist names, space-separated as greyd prints them ("" = none)
+    "clients": INT,          # connected: clients connected at that moment
+    "black_clients": INT,    # connected: blacklisted clients connected at that moment
+    "message": STR,          # the message text after "program[pid]: " (kept for warnings/other)
+}
+GREYD_EVENTS_COLUMNS = list(GREYD_EVENTS)
+GREYD_KINDS = ("connected", "disconnected", "grey", "black", "new_entry", "updated_entry",
+               "new_trap_entry", "updated_trap_entry", "trapped", "whitelisting", "spf",
+               "packet", "sync", "warning", "info", "other")
+
+ENTRIES: dict[str, str] = {
+    "kind": STR,          # GREY, WHITE, TRAPPED, SPAMTRAP, DOMAIN
+    "ip": STR,            # client IP; the address for SPAMTRAP, the domain for DOMAIN
+    "helo": STR,          # GREY only, verbatim; "" for IP rows
+    "from": STR,          # GREY only, normalised by greyd; "" for IP rows
+    "to": STR,            # GREY only, normalised by greyd; "" for IP rows
+    "first": TS_DTYPE,    # first seen, UTC; NaT where greyd stores 0
+    "pass": TS_DTYPE,     # pass time (GREY: first+grey_expiry until a qualifying retry), UTC
+    "expire": TS_DTYPE,   # expiry, UTC
+    "bcount": INT,        # blocked attempts (GREY), hits (TRAPPED)
+    "pcount": INT,        # passed connections; -1 TRAPPED, -2 SPAMTRAP, -3 DOMAIN (greyd sentinels)
+    "greyd_host": STR,    # MySQL/PostgreSQL greyd_host column; NaN for SQLite and listings
+}
+ENTRIES_COLUMNS = list(ENTRIES)
+
+TUPLES: dict[str, str] = {
+    "ip": STR,             # client IP, compressed form
+    "helo": STR,           # HELO, verbatim
+    "from": STR,           # envelope sender, normalised by greyd
+    "to": STR,             # envelope recipient, normalised by greyd
+    "sender_domain": STR,  # lower-cased domain of from ("" for the null sender)
+    "rcpt_domain": STR,    # lower-cased domain of to
+    "first": TS_DTYPE,     # first seen, UTC
+    "last_seen": TS_DTYPE, # last time the ledger saw the tuple in greyd's database, UTC
+    "pass": TS_DTYPE,      # greyd's pass time, UTC
+    "bcount": INT,         # attempts greyd counted
+    "outcome": STR,        # promoted, expired, trapped, pending
+    "outcome_ts": TS_DTYPE,  # when the outcome was observed, UTC; NaT while pending
+}
+TUPLES_COLUMNS = list(TUPLES)
+
+BAD_LINES: dict[str, str] = {
+    "source": STR,   # file name (or "-" for stdin, "journal" for a journald export) the line came from
+    "line": INT,     # 1-based line number within that source
+    "reason": STR,   # short fixed reason, e.g. "no SRC", "invalid address", "no timestamp"
+    "raw": STR,      # the raw line, decoded with errors="replace", truncated to RAW_MAX characters
+}
+BAD_LINES_COLUMNS = list(BAD_LINES)
+RAW_MAX = 200
+
+# Default prefix -> category mapping (spec/report.md); keys are trimmed and upper-cased before lookup.
+CATEGORIES: dict[str, str] = {
+    "[GREYD WHITED]": "trusted",
+    "[GREYD 25 DNAT]": "greylisted",
+    "[GREYD 25 REDIRECTED]": "greylisted",
+    "[GREYD FAILED]": "fallthrough",
+    "[GREYD 8025 JAILED]": "jailed",
+}
+OTHER_CATEGORY = "other"
+OUTBOUND_CATEGORY = "outbound"
+
+
+def typed(frame: pd.DataFrame, dtypes: dict[str, str]) -> pd.DataFrame:
+    """``frame`` reduced to the columns of ``dtypes``, in that order, cast to those dtypes.
+
+    Raises KeyError if a column is missing: that is a programming error in a reader, not bad input.
+    """
+    return frame[list(dtypes)].astype(dtypes).reset_index(drop=True)
+
+
+def empty(dtypes: dict[str, str]) -> pd.DataFrame:
+    """The zero-row frame with these columns and dtypes."""
+    return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in dtypes.items()})
