@@ -1,0 +1,105 @@
+"""greyd's SQLite database (spec/greyd-compat.md 1.2, 1.8), shared live with greyd.
+
+The file is <path>/<db_name>; the directory is created mode 0700 as greyd's Mod_db_init does, and greyd's
+CREATE TABLE IF NOT EXISTS runs on every open. The journal mode is left alone (greyd uses the default
+rollback journal; switching the file to WAL would change it for greyd too).
+
+Locking: every write is `BEGIN IMMEDIATE` ... `COMMIT`, so the write lock is taken up front and held only
+for the few statements of one batch. A busy lock is waited for at most busy_timeout seconds (SQLite's busy
+handler), then StoreError: the caller keeps the batch and retries, nothing is lost. Nothing else is ever
+waited for while the lock is held.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator
+
+from greylogd.errors import StoreError
+from greylogd.greydb.schema import SQLITE_CREATE, check_columns, expected_columns
+from greylogd.greydb.sqlbase import Dialect, SqlStore
+
+DIALECT = Dialect(
+    quote="`", param="?", with_host=False,
+    put_entry="INSERT OR REPLACE INTO entries ({cols}) VALUES ({params})",
+    put_key="INSERT OR IGNORE INTO {table}({column}) VALUES ({param})",
+)
+
+
+class SqliteStore(SqlStore):
+    """A Store on greyd's SQLite file; one connection, used from one thread.
+
+    Raises SchemaError when the file's tables lack greyd's columns, StoreError when it cannot be opened.
+    """
+
+    def __init__(self, path: str, db_name: str = "greyd.sqlite", *, busy_timeout: float = 10.0,
+                 trapped_to_white: bool = False) -> None:
+        super().__init__(DIALECT, greyd_host=None, trapped_to_white=trapped_to_white)
+        self.file, self.busy_timeout = f"{path}/{db_name}", busy_timeout
+        try:
+            _make_dir(path)
+            self._conn = sqlite3.connect(self.file, timeout=busy_timeout, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"{self.file}: cannot open greyd's database: {exc}") from exc
+        try:
+            self._create()
+            self._check_schema()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _create(self) -> None:
+        """greyd's script, run like greyd's sqlite3_exec (autocommit): on existing tables it only reads, so
+        opening never waits for greyd's write lock unless the tables must be created."""
+        try:
+            self._conn.executescript(SQLITE_CREATE)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.file}: cannot create greyd's tables: {exc}") from exc
+
+    def _check_schema(self) -> None:
+        found = {}
+        with self._read() as cur:
+            for table in ("spamtraps", "domains", "entries"):
+                rows = cur.execute(f"PRAGMA table_info({table})").fetchall()
+                if rows:
+                    found[table] = {row[1]: row[2] for row in rows}
+        check_columns(found, expected_columns(with_host=False), self.file,
+                      "greyd's SQLite schema is created by greyd (or greylogd) on a new file")
+
+    def _write(self) -> contextlib.AbstractContextManager[sqlite3.Cursor]:
+        return self._transaction("BEGIN IMMEDIATE")
+
+    def _read(self) -> contextlib.AbstractContextManager[sqlite3.Cursor]:
+        return self._transaction("BEGIN")
+
+    @contextlib.contextmanager
+    def _transaction(self, begin: str) -> Iterator[sqlite3.Cursor]:
+        """Run the body between `begin` and COMMIT; any sqlite3 error rolls back and becomes StoreError."""
+        try:
+            self._conn.execute(begin)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.file}: {exc} (after waiting up to {self.busy_timeout:g} s)") from exc
+        try:
+            yield self._conn.cursor()
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise StoreError(f"{self.file}: {exc}") from exc
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _make_dir(path: str) -> None:
+    """mkdir(path, 0700) like greyd; an existing directory is left as it is (owner and mode)."""
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
