@@ -1,0 +1,67 @@
+"""Data quality: what each source covers, where its log has gaps, bad lines, and firewall warnings.
+
+A report is only as good as its inputs: these tables tell the reader which numbers to trust. Source
+timelines are given as (name, timestamps) pairs; times are tz-aware UTC and compared with the period.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from greylogd.analysis import frames
+from greylogd.analysis.period import Period
+
+COVERAGE_COLUMNS = ["source", "rows", "first", "last", "coverage"]
+GAP_COLUMNS = ["source", "gap_start", "gap_end", "hours"]
+WARNING_CATEGORIES = {"fallthrough": "[GREYD FAILED]: no rule took the packet (firewall mistake)",
+                      "jailed": "direct connections to greyd's port 8025"}
+
+
+def coverage(timelines: Sequence[tuple[str, pd.Series]], period: Period) -> pd.DataFrame:
+    """Per source: rows, first and last timestamp, and the share of the period between them (0..1)."""
+    rows = []
+    span = (period.end - period.start).total_seconds()
+    for name, ts in timelines:
+        first, last = ts.min(), ts.max()
+        if pd.isna(first):
+            rows.append((name, 0, pd.NaT, pd.NaT, 0.0))
+            continue
+        covered = (min(last, period.end) - max(first, period.start)).total_seconds()
+        rows.append((name, len(ts), first, last, max(covered, 0.0) / span))
+    table = pd.DataFrame(rows, columns=COVERAGE_COLUMNS)
+    return table.astype({"source": "str", "rows": "int64", "first": frames.TS_DTYPE,
+                         "last": frames.TS_DTYPE, "coverage": "float64"})
+
+
+def gaps(timelines: Sequence[tuple[str, pd.Series]], period: Period, min_hours: float) -> pd.DataFrame:
+    """Silences of at least `min_hours` in each source inside the period, including its two edges."""
+    found = []
+    for name, ts in timelines:
+        inside = ts.loc[period.contains(ts)].sort_values()
+        edges = pd.concat([pd.Series([period.start]), inside.dt.tz_convert(period.tz),
+                           pd.Series([period.end])], ignore_index=True)
+        hours = edges.diff().dt.total_seconds() / 3600
+        for pos in hours.index[hours >= min_hours]:
+            found.append((name, edges[pos - 1], edges[pos], hours[pos]))
+    table = pd.DataFrame(found, columns=GAP_COLUMNS)
+    for col in ("gap_start", "gap_end"):
+        table[col] = pd.to_datetime(table[col], utc=True).astype(frames.TS_DTYPE)
+    return table.astype({"source": "str", "hours": "float64"})
+
+
+def bad_line_counts(bad_lines: pd.DataFrame) -> pd.DataFrame:
+    """Bad lines per source (source, bad_lines), sources in name order."""
+    counts = bad_lines.groupby("source", sort=True).size().rename("bad_lines").reset_index()
+    return counts.astype({"source": "str", "bad_lines": "int64"})
+
+
+def firewall_warnings(connections: pd.DataFrame) -> pd.DataFrame:
+    """Connections of the warning categories in the period: category, meaning, connections, hosts."""
+    rows = []
+    for category, meaning in WARNING_CATEGORIES.items():
+        picked = connections.loc[connections["category"].eq(category), "src"]
+        rows.append((category, meaning, len(picked), picked.nunique()))
+    table = pd.DataFrame(rows, columns=["category", "meaning", "connections", "hosts"])
+    return table.astype({"category": "str", "meaning": "str", "connections": "int64", "hosts": "int64"})

@@ -1,0 +1,101 @@
+"""Tuple outcomes, delays, networks and registrable domains: the base every weekly table is built on.
+
+`classify` turns the ledger's `tuples` frame into the period's *greylisted tuples* with a `status` each
+(spec/report.md, Definitions):
+- promoted: the ledger saw the tuple's IP become WHITE from it (outcome "promoted"), whenever that happened;
+- trapped: the ledger saw it trapped;
+- pending: neither, and first seen less than grey_expiry before the period's end (it may still pass);
+- abandoned: neither, and first seen at least grey_expiry before the end: greyd has dropped it.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+
+import numpy as np
+import pandas as pd
+import tldextract
+
+from greylogd.analysis.period import Period
+
+STATUSES = ["promoted", "abandoned", "pending", "trapped"]
+PERCENTILES = {"p50": 0.50, "p75": 0.75, "p90": 0.90, "p95": 0.95, "p99": 0.99}
+NULL_SENDER = "<>"
+# added by classify() to the tuples columns
+CLASSIFIED_COLUMNS = ["status", "delay_s", "domain", "net"]
+
+
+@functools.cache
+def _extractor() -> tldextract.TLDExtract:
+    """tldextract on its bundled public suffix snapshot: no network and no cache directory at run time."""
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+
+def _registrable_one(domain: str) -> str:
+    if not domain:
+        return NULL_SENDER
+    clean = domain.strip().rstrip(".").lower()
+    parts = _extractor()(clean)
+    return parts.top_domain_under_public_suffix or clean
+
+
+def _net_one(ip: str) -> str:
+    """/24 of an IPv4 address, /64 of an IPv6 one, in compressed CIDR form; unparsable text is kept as is."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    prefix = 24 if addr.version == 4 else 64
+    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
+
+
+def _by_unique(values: pd.Series, func: object) -> pd.Series:
+    """Apply a per-value function once per distinct value: addresses and domains repeat a lot."""
+    codes, uniques = pd.factorize(values.fillna(""), sort=False)
+    mapped = np.array([func(str(u)) for u in uniques], dtype=object)  # type: ignore[operator]
+    return pd.Series(mapped[codes] if len(codes) else [], index=values.index, dtype="str")
+
+
+def registrable(domains: pd.Series) -> pd.Series:
+    """Registrable domain (public suffix list) of lower-cased domains; '' (null sender) becomes '<>'."""
+    return _by_unique(domains, _registrable_one)
+
+
+def network(ips: pd.Series) -> pd.Series:
+    """The /24 (IPv4) or /64 (IPv6) network of each address, as CIDR text."""
+    return _by_unique(ips, _net_one)
+
+
+def classify(tuples: pd.DataFrame, period: Period, grey_expiry_s: int) -> pd.DataFrame:
+    """The greylisted tuples of `period` (first in [start, end)) with CLASSIFIED_COLUMNS added.
+
+    delay_s = pass - first in seconds (float) for promoted tuples, NaN otherwise; domain = registrable
+    sender domain; net = /24 or /64 of ip. Row order is kept; the index is reset.
+    """
+    out = tuples.loc[period.contains(tuples["first"])].reset_index(drop=True)
+    settle_from = period.end - pd.Timedelta(seconds=grey_expiry_s)
+    status = np.select(
+        [out["outcome"].eq("promoted").fillna(False).to_numpy(bool),
+         out["outcome"].eq("trapped").fillna(False).to_numpy(bool),
+         (out["first"] >= settle_from).to_numpy(bool)],
+        ["promoted", "trapped", "pending"], "abandoned")
+    out["status"] = pd.Series(status, dtype="str")
+    delay = (out["pass"] - out["first"]).dt.total_seconds()
+    out["delay_s"] = delay.where(out["status"].eq("promoted")).astype("float64")
+    out["domain"] = registrable(out["sender_domain"])
+    out["net"] = network(out["ip"])
+    return out
+
+
+def delay_stats(delays: pd.Series) -> pd.Series:
+    """count and p50/p75/p90/p95/p99/max of delays in seconds (linear interpolation), NaN when empty."""
+    clean = delays.dropna()
+    stats = {name: clean.quantile(q) if len(clean) else np.nan for name, q in PERCENTILES.items()}
+    stats["max"] = clean.max() if len(clean) else np.nan
+    return pd.Series({"count": float(len(clean)), **stats}, dtype="float64")
+
+
+def status_counts(classified: pd.DataFrame) -> pd.Series:
+    """Number of greylisted tuples per status, every status present (0 when none)."""
+    return classified["status"].value_counts().reindex(STATUSES, fill_value=0).astype("int64")
