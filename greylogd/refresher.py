@@ -1,0 +1,203 @@
+"""Batching, durable retry queue and backoff between capture and greyd's database: pure logic.
+
+Contract (issue 4, spec Decisions): every connection event handed to `add()` ends up as exactly one pcount
+increment in one committed `Store.refresh_white` call, however long the database is busy or down.
+- Events gather in an open batch, one entry per address (connections counted, as greyd's pcount counts
+  connections); the batch is sealed after `batch_events` events or `flush_ms` after its first event.
+- Sealed batches queue in memory in FIFO order. The head batch is committed whole in one transaction; on
+  StoreError it stays at the head and is retried after an exponential backoff capped at `max_backoff_s`.
+  Because a failing store changes nothing, a retried batch is never counted twice.
+- Memory is bounded: a sealed batch that would push the queued addresses above `queue_bound` is written to
+  the spill journal instead (fsync'd), and leaves the journal only after its commit.
+- `shutdown()` seals the open batch, commits what it can until a deadline, and spills the rest.
+Time comes from an injected Clock (monotonic seconds for timers, Unix seconds for greyd's `now`), so the
+logic is testable without sleeping. The refresher never blocks except inside the store call itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from greylogd.errors import StoreError
+from greylogd.events import ConnectionEvent
+from greylogd.greydb.store import RefreshResult, Store
+from greylogd.spill import Batch, Spill
+
+
+class Clock(Protocol):
+    """monotonic(): seconds for timers; time(): Unix seconds (UTC) passed to the store as `now`."""
+
+    def monotonic(self) -> float: ...
+
+    def time(self) -> float: ...
+
+
+class SystemClock:
+    """The real clocks."""
+
+    monotonic = staticmethod(time.monotonic)
+    time = staticmethod(time.time)
+
+
+@dataclass(frozen=True)
+class RefresherSettings:
+    """Tuning from `section greylogd`; times in seconds unless the name says ms."""
+
+    batch_events: int = 1000
+    flush_ms: int = 200
+    queue_bound: int = 100_000  # addresses held in memory before batches go to the spill journal
+    min_backoff_s: float = 0.25
+    max_backoff_s: float = 10.0
+    white_expiry: int = 3_110_400
+
+
+@dataclass
+class RefresherStats:
+    """Monotonic counters (Prometheus counters read them)."""
+
+    received: int = 0
+    committed_events: int = 0
+    committed_batches: int = 0
+    retries: int = 0
+    spilled_batches: int = 0
+    spilled_events: int = 0
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One successful commit: the batch, greyd's `now` it was written with, and the store's answer."""
+
+    batch: Batch
+    now: int
+    result: RefreshResult
+    seconds: float  # time spent in the store call
+
+
+CommitHook = Callable[[Commit], None]
+
+
+@dataclass
+class Refresher:
+    """See the module docstring. `on_commit` is called after every successful commit (logging, sync)."""
+
+    store: Store
+    spill: Spill
+    settings: RefresherSettings = field(default_factory=RefresherSettings)
+    clock: Clock = field(default_factory=SystemClock)
+    on_commit: CommitHook | None = None
+    stats: RefresherStats = field(default_factory=RefresherStats)
+    _open: Batch | None = None
+    _opened_at: float = 0.0
+    _queue: deque[Batch] = field(default_factory=deque)
+    _queued_addresses: int = 0
+    _failures: int = 0
+    _retry_at: float = 0.0
+
+    def add(self, events: Iterable[ConnectionEvent]) -> None:
+        """Count events into the open batch, sealing it whenever it reaches `batch_events`."""
+        for event in events:
+            batch = self._open or self._start()
+            key = str(event.host)
+            batch.counts[key] = batch.counts.get(key, 0) + 1
+            batch.events += 1
+            batch.oldest = min(batch.oldest, event.ts)
+            batch.event_ts.append(event.ts)  # type: ignore[union-attr]
+            self.stats.received += 1
+            if batch.events >= self.settings.batch_events:
+                self._seal()
+
+    def _start(self) -> Batch:
+        self._open = Batch({}, 0, float("inf"), [])
+        self._opened_at = self.clock.monotonic()
+        return self._open
+
+    def _seal(self) -> None:
+        batch, self._open = self._open, None
+        if batch is None:
+            return
+        if self._queued_addresses + len(batch.counts) > self.settings.queue_bound:
+            self.spill.append(batch)
+            self.stats.spilled_batches += 1
+            self.stats.spilled_events += batch.events
+        else:
+            self._queue.append(batch)
+            self._queued_addresses += len(batch.counts)
+
+    @property
+    def pending_events(self) -> int:
+        """Events received but not committed yet, in memory (spilled batches are in `spill`)."""
+        return sum(b.events for b in self._queue) + (self._open.events if self._open else 0)
+
+    def next_deadline(self) -> float | None:
+        """Monotonic time at which `tick()` has work to do; None when idle (wait for events only)."""
+        times = []
+        if self._open is not None:
+            times.append(self._opened_at + self.settings.flush_ms / 1000)
+        if self._queue or len(self.spill):
+            times.append(self._retry_at)
+        return min(times, default=None)
+
+    def tick(self, budget_s: float = 0.5) -> None:
+        """Seal an expired open batch, then commit queued batches until one fails or `budget_s` is used."""
+        now = self.clock.monotonic()
+        if self._open is not None and now >= self._opened_at + self.settings.flush_ms / 1000:
+            self._seal()
+        stop = now + budget_s
+        while now >= self._retry_at and (self._queue or len(self.spill)) and now < stop:
+            if not self._commit_head():
+                return
+            now = self.clock.monotonic()
+
+    def _commit_head(self) -> bool:
+        from_memory = bool(self._queue)
+        batch = self._queue[0] if from_memory else self.spill.peek()
+        assert batch is not None
+        if not self._commit(batch):
+            return False
+        if from_memory:
+            self._queue.popleft()
+            self._queued_addresses -= len(batch.counts)
+        else:
+            self.spill.done()
+        return True
+
+    def _commit(self, batch: Batch) -> bool:
+        now, started = int(self.clock.time()), self.clock.monotonic()
+        try:
+            result = self.store.refresh_white(batch.counts, now, self.settings.white_expiry)
+        except StoreError:
+            self._back_off()
+            return False
+        self._failures, self._retry_at = 0, 0.0
+        self.stats.committed_batches += 1
+        self.stats.committed_events += batch.events
+        if self.on_commit is not None:
+            self.on_commit(Commit(batch, now, result, self.clock.monotonic() - started))
+        return True
+
+    def _back_off(self) -> None:
+        self._failures += 1
+        self.stats.retries += 1
+        delay = min(self.settings.min_backoff_s * 2 ** (self._failures - 1), self.settings.max_backoff_s)
+        self._retry_at = self.clock.monotonic() + delay
+
+    @property
+    def failing(self) -> bool:
+        """True while the store keeps refusing the head batch."""
+        return self._failures > 0
+
+    def shutdown(self, deadline_s: float) -> None:
+        """Seal, commit until `deadline_s` seconds have passed or the store fails, then spill the rest."""
+        self._seal()
+        self._retry_at = 0.0
+        self.tick(budget_s=deadline_s)
+        while self._queue:
+            batch = self._queue.popleft()
+            self.spill.append(batch)
+            self.stats.spilled_batches += 1
+            self.stats.spilled_events += batch.events
+        self._queued_addresses = 0
