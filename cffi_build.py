@@ -1,7 +1,12 @@
 """Declares the cffi builder for greylogd._nflog (API mode, compiled at install time, never at import).
 
 Only greylogd/capture/nflog.py imports the result. Constants come from the C headers via `#define NAME ...`
-so they can never drift from the installed libnetfilter_log.
+so they can never drift from the installed libnetfilter_log (SO_RCVBUFFORCE is here because Python's
+socket module does not export it). recv/setsockopt go through Python's socket module on a dup of nflog_fd():
+it already maps errno to exceptions and retries EINTR, so the binding stays libnetfilter_log only.
+nflog_bind_pf/nflog_unbind_pf are deliberately absent: since Linux 3.x the NFLOG target and nft `log group`
+reach nfnetlink_log without them, and they only (re)set the namespace's default logger, which unbind_pf would
+take away from any other tool (ulogd) using it.
 """
 
 from cffi import FFI
@@ -14,6 +19,7 @@ CDEF = """
 #define NFULNL_COPY_PACKET ...
 #define NFULNL_CFG_F_SEQ ...
 #define NFULNL_CFG_F_SEQ_GLOBAL ...
+#define SO_RCVBUFFORCE ...
 
 struct nflog_handle;
 struct nflog_g_handle;
@@ -27,8 +33,6 @@ typedef int nflog_callback(struct nflog_g_handle *gh, struct nfgenmsg *nfmsg,
 struct nflog_handle *nflog_open(void);
 int nflog_close(struct nflog_handle *h);
 int nflog_fd(struct nflog_handle *h);
-int nflog_bind_pf(struct nflog_handle *h, uint16_t pf);
-int nflog_unbind_pf(struct nflog_handle *h, uint16_t pf);
 struct nflog_g_handle *nflog_bind_group(struct nflog_handle *h, uint16_t num);
 int nflog_unbind_group(struct nflog_g_handle *gh);
 int nflog_set_mode(struct nflog_g_handle *gh, uint8_t mode, unsigned int len);
