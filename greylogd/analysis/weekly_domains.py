@@ -9,21 +9,28 @@ from __future__ import annotations
 
 import pandas as pd
 
-from greylogd.analysis.weekly_tuples import delay_stats
+from greylogd.analysis.weekly_tuples import PERCENTILES
 
 
 def _by_domain(classified: pd.DataFrame) -> pd.core.groupby.DataFrameGroupBy:
     return classified.groupby("domain", sort=True, observed=True)
 
 
+def _delay_table(promoted: pd.DataFrame) -> pd.DataFrame:
+    """Per domain (index): count, p50..p99 and max of delay_s, as delay_stats defines them."""
+    grouped = promoted.groupby("domain", sort=True)["delay_s"]
+    table = pd.DataFrame({"count": grouped.size()})
+    for name, q in PERCENTILES.items():
+        table[name] = grouped.quantile(q)
+    table["max"] = grouped.max()
+    return table.astype({"count": "int64"} | {c: "float64" for c in [*PERCENTILES, "max"]})
+
+
 def domain_delays(classified: pd.DataFrame) -> pd.DataFrame:
     """Delay percentiles per domain over its promoted tuples: count, p50..p99, max (seconds)."""
-    promoted = classified.loc[classified["status"].eq("promoted"), ["domain", "delay_s"]]
-    table = promoted.groupby("domain", sort=True)["delay_s"].apply(delay_stats).unstack()
-    if table.empty:
-        table = pd.DataFrame(columns=delay_stats(pd.Series([], dtype="float64")).index, dtype="float64")
-    table["count"] = table["count"].astype("int64")
-    return table.sort_values(["count"], ascending=False, kind="stable").rename_axis("domain").reset_index()
+    table = _delay_table(classified.loc[classified["status"].eq("promoted")])
+    return table.reset_index().sort_values(["count", "domain"], ascending=[False, True], kind="stable",
+                                           ignore_index=True)
 
 
 def deferred_domains(classified: pd.DataFrame) -> pd.DataFrame:
@@ -52,9 +59,9 @@ def trusted_domains(classified: pd.DataFrame, white_ips: pd.Series | None,
     promoted = classified.loc[classified["status"].eq("promoted")]
     grouped = promoted.groupby("domain", sort=True)
     table = grouped.agg(promoted=("status", "size"), retries_median=("bcount", "median"))
-    stats = grouped["delay_s"].apply(delay_stats).unstack()
+    stats = _delay_table(promoted)
     for col in ["p50", "p90", "max"]:
-        table[f"delay_{col}"] = stats[col] if not stats.empty else pd.Series(dtype="float64")
+        table[f"delay_{col}"] = stats[col]
     pairs = promoted[["domain", "ip"]].drop_duplicates()
     table["hosts_white"] = _count_matching(pairs, white_ips, lambda p, w: p["ip"].isin(w))
     conn_counts = None if trusted_conns is None else trusted_conns["src"].value_counts()

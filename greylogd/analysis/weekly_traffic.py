@@ -27,7 +27,7 @@ def hourly_connections(connections: pd.DataFrame, period: Period) -> pd.DataFram
 def weekday_hour(connections: pd.DataFrame, period: Period, category: str = "greylisted") -> pd.DataFrame:
     """7 x 24 counts of `category` connections: index weekday (Mon..Sun), columns local hour 0..23."""
     picked = connections.loc[connections["category"].eq(category), "ts"].dt.tz_convert(period.tz)
-    table = pd.crosstab(picked.dt.weekday.rename("weekday"), picked.dt.hour.rename("hour"))
+    table = pd.crosstab(picked.dt.day_of_week.rename("weekday"), picked.dt.hour.rename("hour"))
     table = table.reindex(index=range(7), columns=range(24), fill_value=0).astype("int64")
     table.index = pd.Index(WEEKDAYS, name="weekday")
     return table.rename_axis(columns="hour")

@@ -78,7 +78,7 @@ def classify(tuples: pd.DataFrame, period: Period, grey_expiry_s: int) -> pd.Dat
     status = np.select(
         [out["outcome"].eq("promoted").fillna(False).to_numpy(bool),
          out["outcome"].eq("trapped").fillna(False).to_numpy(bool),
-         (out["first"] >= settle_from).to_numpy(bool)],
+         (out["first"] > settle_from).to_numpy(bool)],
         ["promoted", "trapped", "pending"], "abandoned")
     out["status"] = pd.Series(status, dtype="str")
     delay = (out["pass"] - out["first"]).dt.total_seconds()
