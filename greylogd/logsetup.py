@@ -1,0 +1,67 @@
+"""Logging for the daemon in one place: syslog/journald with ident `greylogd`, or stderr, like greyd.
+
+greyd opens syslog with ident `greylogd`, LOG_PID, facility daemon, and copies each line to stderr (and
+`log_to_file`) as `greylogd[<pid>]: <msg>` without a timestamp (spec 5.1). We do the same, except that the
+stderr copy is skipped when stderr already goes to the journal (systemd sets JOURNAL_STREAM), so a line
+never reaches the journal twice. DEBUG lines are emitted only with `debug = 1` or `-d`. Message texts are
+greyd's where greyd has one (`whitelisting <ip>`, `listening, in both directions`, `exiting`).
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import sys
+from dataclasses import dataclass
+
+LOGGER = "greylogd"
+SYSLOG_SOCKET = "/dev/log"
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """From the global keys debug, syslog_enable and log_to_file, with the CLI's -d over them."""
+
+    debug: bool = False
+    syslog: bool = True
+    log_file: str | None = None
+
+
+class _GreydFormatter(logging.Formatter):
+    """`greylogd[pid]: msg`, the stderr/file format of greyd's log.c."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{LOGGER}[{os.getpid()}]: {record.getMessage()}"
+
+
+def _syslog_handler() -> logging.Handler | None:
+    if not os.path.exists(SYSLOG_SOCKET):
+        return None
+    handler = logging.handlers.SysLogHandler(SYSLOG_SOCKET, logging.handlers.SysLogHandler.LOG_DAEMON)
+    handler.ident = f"{LOGGER}[{os.getpid()}]: "
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    return handler
+
+
+def configure(settings: LogSettings) -> logging.Logger:
+    """(Re)configure the `greylogd` logger; safe to call again on SIGHUP. Returns the logger."""
+    logger = logging.getLogger(LOGGER)
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
+        old.close()
+    handlers: list[logging.Handler] = []
+    syslog = _syslog_handler() if settings.syslog else None
+    if syslog is not None:
+        handlers.append(syslog)
+    if syslog is None or "JOURNAL_STREAM" not in os.environ:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    if settings.log_file:
+        handlers.append(logging.FileHandler(settings.log_file, encoding="utf-8"))
+    for handler in handlers:
+        if not isinstance(handler, logging.handlers.SysLogHandler):
+            handler.setFormatter(_GreydFormatter())
+        logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if settings.debug else logging.INFO)
+    logger.propagate = False
+    return logger
