@@ -1,0 +1,99 @@
+"""What became of the tuples that left greyd's database between two polls.
+
+greyd removes a GREY row in two ways only (spec/greyd-compat.md 1.9): the scan's `DELETE ... expire <= now`,
+and the promotion `UPDATE OR REPLACE`, which turns the tuple into its IP's WHITE row keeping first, pass,
+bcount and pcount, unless the IP already has an IP row (white or trapped). For a vanished tuple T observed
+at `now`, with R the IP row of T.ip in the same snapshot (if any), the rules in order:
+
+1. trapped: a TRAPPED row for T.ip was seen while T was open, or is there now. outcome_ts = the first poll
+   that saw it.
+2. promoted: R is WHITE, R.first == T.first and R.bcount >= T.bcount: R is T itself. pass and bcount are
+   taken from R (a retry after our last poll shows there). When one scan promotes two tuples of an IP the
+   later replaces the earlier (verified in greyd), so R matches only the winner.
+3. expired: R exists and matches none of the IP's vanished tuples, so it was there before and greyd never
+   promoted T: it aged out. outcome_ts = T.expire (or now, if something removed it before that).
+4. Otherwise nothing blocked promotion:
+   - T.expire > now + CLOCK_SLACK_S: T cannot have expired (greyd only deletes expire <= its clock; the
+     slack covers a snapshot read a moment after `now` and a database server clock that runs a little
+     ahead with MySQL/PostgreSQL), so a promotion took it:
+     a sibling won the IP row, or its WHITE row was deleted (greydb -d) within the interval. A retry we did
+     not see (pass still == expire) is placed at `now`, its upper bound.
+   - T.pass < T.expire: T had qualified and nothing blocked it, so the first scan after `pass` promoted it;
+     its WHITE row is gone again (a white_expiry shorter than the interval, or deleted). Heuristic: promoted.
+   - else expired at T.expire.
+Promoted outcome_ts = now: the scan ran in (last_seen, now], at most one poll interval earlier.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from greylogd.greydb.store import Entry, Kind
+from greylogd.ledger.model import Closed, Outcome, Retry, TupleState, retry_ts
+
+CLOCK_SLACK_S = 2
+
+
+@dataclass(slots=True)
+class Verdicts:
+    """Closed tuples plus the retries that only the WHITE row revealed."""
+
+    closed: list[Closed] = field(default_factory=list)
+    retries: list[Retry] = field(default_factory=list)
+
+
+def close_vanished(vanished: Iterable[TupleState], rows: dict[str, Entry], now: int) -> Verdicts:
+    """Decide the outcome of every vanished tuple, one IP at a time (rules in the module docstring)."""
+    by_ip: dict[str, list[TupleState]] = defaultdict(list)
+    for state in vanished:
+        by_ip[state.ip].append(state)
+    out = Verdicts()
+    for ip, states in by_ip.items():
+        _close_ip(out, states, rows.get(ip), now)
+    return out
+
+
+def _close_ip(out: Verdicts, states: list[TupleState], row: Entry | None, now: int) -> None:
+    winner = _winner(states, row)
+    for state in states:
+        if state.trapped_at is not None or (row is not None and row.kind is Kind.TRAPPED):
+            trapped_at = now if state.trapped_at is None else state.trapped_at
+            out.closed.append(Closed(state, Outcome.TRAPPED, trapped_at))
+        elif state is winner and row is not None:
+            _promote_winner(out, state, row, now)
+        elif row is not None and winner is None:
+            out.closed.append(_expired(state, now))
+        else:
+            out.closed.append(_unblocked(state, now))
+
+
+def _winner(states: list[TupleState], row: Entry | None) -> TupleState | None:
+    """The tuple the WHITE row was promoted from; on equal `first`, the one whose counters match best."""
+    if row is None or row.kind is not Kind.WHITE:
+        return None
+    found = [s for s in states if s.first == row.first and s.bcount <= row.bcount]
+    return max(found, key=lambda s: (s.bcount == row.bcount, s.pass_ == row.pass_), default=None)
+
+
+def _promote_winner(out: Verdicts, state: TupleState, row: Entry, now: int) -> None:
+    if row.bcount > state.bcount:
+        ts = retry_ts(state.pass_, row.pass_, state.last_seen, now)
+        out.retries.append(Retry(state.key, ts, now, row.bcount))
+    final = replace(state, pass_=row.pass_, bcount=row.bcount)
+    out.closed.append(Closed(final, Outcome.PROMOTED, now))
+
+
+def _expired(state: TupleState, now: int) -> Closed:
+    return Closed(state, Outcome.EXPIRED, min(state.expire, now))
+
+
+def _unblocked(state: TupleState, now: int) -> Closed:
+    """Rule 4: no IP row blocked promotion (or a sibling of this interval holds it)."""
+    if state.expire > now + CLOCK_SLACK_S:
+        final = replace(state, pass_=now) if state.pass_ >= state.expire else state
+        return Closed(final, Outcome.PROMOTED, now)
+    if state.pass_ < state.expire:
+        return Closed(state, Outcome.PROMOTED, now)
+    return _expired(state, now)
