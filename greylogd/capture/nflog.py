@@ -159,12 +159,17 @@ class NflogSource:
         return self._events()
 
     def _handle(self, size: int) -> None:
-        result = lib.nflog_handle_packet(self._h, self._cbuf, size)
+        """Dispatch one datagram to the callbacks, then re-raise anything a callback raised.
+
+        nflog_handle_packet's result is not checked: libnfnetlink returns -1 (errno untouched) for the
+        NLMSG_DONE trailer that ends every multi-message batch, after dispatching all the messages before it.
+        A message it really could not dispatch is a lost event, and the sequence numbers count it as a gap.
+        """
+        lib.nflog_handle_packet(self._h, self._cbuf, size)
         if _callback_errors:
             error = _callback_errors.pop()
             _callback_errors.clear()
             raise error
-        check(result, "nflog_handle_packet")
 
     def _on_enobufs(self) -> None:
         """The kernel dropped a batch: count it and grow the buffer; the lost packets surface as seq gaps."""

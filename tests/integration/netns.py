@@ -17,6 +17,11 @@ API (all context managers remove what they created, even when the test fails):
   Leaving the context joins the child (terminating it after ``timeout`` s) and raises if it failed.
 - ``syn_packets(srcs, dst, dport, sports)`` builds raw IPv4/IPv6+TCP SYNs with valid checksums;
   ``send_raw(ns, packets)`` sends them as fast as a raw socket can from inside ``ns``.
+- ``nflog_capture(ns, groups, delay=0, **source_kwargs) -> Capture``: an NflogSource opened inside ``ns`` in a
+  child (ready when the context is entered); ``capture.drain()`` reads everything queued now,
+  ``capture.stop() -> (events, stats)`` ends it. ``delay`` (s) sleeps before each read: a slow reader.
+- ``connect(ns, dst, port)``: one real TCP connect() from inside ``ns`` (refused or not); returns the
+  client's (address, port).
 """
 
 from __future__ import annotations
@@ -26,16 +31,22 @@ import itertools
 import json
 import multiprocessing
 import os
+import select
 import socket
 import struct
 import subprocess
+import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from multiprocessing.connection import Connection
 from typing import Any
+
+from greylogd.capture.nflog import NflogSource
+from greylogd.capture.source import CaptureStats
+from greylogd.events import ConnectionEvent, Direction
 
 _CLONE_NEWNET = 0x40000000
 _counter = itertools.count()
@@ -221,3 +232,69 @@ def send_raw(ns: Netns, packets: list[bytes]) -> int:
     if not isinstance(sent, int):
         raise NetnsError(f"raw sender in {ns.name} failed: {sent}")
     return sent
+
+
+def _connect(conn: Connection, dst: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in dst else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5)
+        with suppress(ConnectionRefusedError):
+            sock.connect((dst, port))
+        conn.send(sock.getsockname()[:2])
+
+
+def connect(ns: Netns, dst: str, port: int) -> tuple[str, int]:
+    """One TCP connect() from inside ns; a refused connection is fine (the SYN was sent)."""
+    with in_netns(ns, _connect, dst, port) as child:
+        return child.conn.recv()
+
+
+def _capture_main(conn: Connection, groups: dict[int, Direction], delay: float,
+                  kwargs: dict[str, Any]) -> None:
+    with NflogSource(groups, **kwargs) as source:
+        events: list[ConnectionEvent] = []
+        conn.send("ready")
+        while True:
+            ready, _, _ = select.select([source.fileno(), conn.fileno()], [], [], 1.0)
+            if source.fileno() in ready:
+                time.sleep(delay)
+                events += source.read_batch()
+            if conn.fileno() in ready:
+                command = conn.recv()
+                events += source.read_batch()
+                conn.send((events, source.stats) if command == "stop" else "drained")
+                if command == "stop":
+                    return
+
+
+class Capture:
+    """Parent-side handle of nflog_capture's child."""
+
+    def __init__(self, child: Child) -> None:
+        self._child = child
+
+    def _ask(self, command: str) -> Any:
+        self._child.conn.send(command)
+        if not self._child.conn.poll(60):
+            raise NetnsError(f"capture child did not answer {command!r} within 60 s")
+        answer = self._child.conn.recv()
+        if isinstance(answer, tuple) and answer[0] == "child-error":
+            raise NetnsError(f"capture child failed:\n{answer[1]}")
+        return answer
+
+    def drain(self) -> None:
+        self._ask("drain")
+
+    def stop(self) -> tuple[list[ConnectionEvent], CaptureStats]:
+        return self._ask("stop")
+
+
+@contextmanager
+def nflog_capture(ns: Netns, groups: dict[int, Direction], delay: float = 0.0,
+                  **source_kwargs: Any) -> Iterator[Capture]:
+    """NflogSource(groups, **source_kwargs) living in ns; stop() must be called before leaving."""
+    with in_netns(ns, _capture_main, groups, delay, source_kwargs) as child:
+        ready = child.conn.recv() if child.conn.poll(30) else "no answer within 30 s"
+        if ready != "ready":
+            raise NetnsError(f"capture child in {ns.name} did not start: {ready}")
+        yield Capture(child)
