@@ -20,6 +20,9 @@ API (all context managers remove what they created, even when the test fails):
 - ``nflog_capture(ns, groups, delay=0, **source_kwargs) -> Capture``: an NflogSource opened inside ``ns`` in a
   child (ready when the context is entered); ``capture.drain()`` reads everything queued now,
   ``capture.stop() -> (events, stats)`` ends it. ``delay`` (s) sleeps before each read: a slow reader.
+- ``syn_burst(pair, capture, count, counter) -> (events, stats, packets counted)``: ``count`` spoofed SYNs
+  to the gateway's port 25 (v4 and v6 interleaved, distinct address/port pairs, count a multiple of 500),
+  then a drain and one SENTINEL SYN, so every loss ends up before a delivered event, i.e. visible as a gap.
 - ``connect(ns, dst, port)``: one real TCP connect() from inside ``ns`` (refused or not); returns the
   client's (address, port).
 """
@@ -253,25 +256,30 @@ def _capture_main(conn: Connection, groups: dict[int, Direction], delay: float,
                   kwargs: dict[str, Any]) -> None:
     with NflogSource(groups, **kwargs) as source:
         events: list[ConnectionEvent] = []
+        cpu = 0.0  # CPU seconds spent inside read_batch (receive, dispatch, parse)
         conn.send("ready")
         while True:
             ready, _, _ = select.select([source.fileno(), conn.fileno()], [], [], 1.0)
             if source.fileno() in ready:
                 time.sleep(delay)
+                start = time.process_time()
                 events += source.read_batch()
+                cpu += time.process_time() - start
             if conn.fileno() in ready:
                 command = conn.recv()
                 events += source.read_batch()
-                conn.send((events, source.stats) if command == "stop" else "drained")
+                conn.send((events, source.stats, cpu) if command == "stop" else "drained")
                 if command == "stop":
                     return
 
 
 class Capture:
-    """Parent-side handle of nflog_capture's child."""
+    """Parent-side handle of nflog_capture's child; after stop(), read_cpu is the child's CPU seconds
+    spent in read_batch (the figure bench/capture_burst.py reports)."""
 
     def __init__(self, child: Child) -> None:
         self._child = child
+        self.read_cpu = 0.0
 
     def _ask(self, command: str) -> Any:
         self._child.conn.send(command)
@@ -286,7 +294,8 @@ class Capture:
         self._ask("drain")
 
     def stop(self) -> tuple[list[ConnectionEvent], CaptureStats]:
-        return self._ask("stop")
+        events, stats, self.read_cpu = self._ask("stop")
+        return events, stats
 
 
 @contextmanager
@@ -298,3 +307,25 @@ def nflog_capture(ns: Netns, groups: dict[int, Direction], delay: float = 0.0,
         if ready != "ready":
             raise NetnsError(f"capture child in {ns.name} did not start: {ready}")
         yield Capture(child)
+
+
+SENTINEL = ("203.0.113.251", 40000)
+
+
+def syn_burst(pair: Pair, capture: Capture, count: int,
+              counter: Callable[[], int]) -> tuple[list[ConnectionEvent], CaptureStats, int]:
+    """Send count spoofed SYNs at full speed, drain, send SENTINEL; counter() reads the rule's packets."""
+    v4 = [f"203.0.113.{i}" for i in range(1, 251)]
+    v6 = [f"2001:db8:2::{i:x}" for i in range(1, 251)]
+    ports = range(10000, 10000 + count // 500)
+    interleaved = zip(syn_packets(v4, str(pair.gateway.v4), 25, ports),
+                      syn_packets(v6, str(pair.gateway.v6), 25, ports), strict=True)
+    packets = [packet for two in interleaved for packet in two]
+    if send_raw(pair.sender, packets) != count:
+        raise NetnsError(f"raw sender did not send all {count} SYNs")
+    time.sleep(0.3)
+    capture.drain()
+    send_raw(pair.sender, [tcp_syn(SENTINEL[0], str(pair.gateway.v4), SENTINEL[1], 25)])
+    time.sleep(0.2)
+    events, stats = capture.stop()
+    return events, stats, counter()
