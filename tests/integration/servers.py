@@ -25,6 +25,8 @@ import pytest
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 DBNAME = "greyd"
+SCHEMA_DIR = Path(__file__).parent.parent / "data" / "schema"
+_DROP = "DROP TABLE IF EXISTS entries, spamtraps, domains"
 
 
 def free_port() -> int:
@@ -102,6 +104,15 @@ class PostgresServer(_Server):
         with psycopg.connect(**self.params(), autocommit=True) as conn:
             conn.execute(sql)
 
+    def connect(self) -> psycopg.Connection[tuple[object, ...]]:
+        """A raw autocommit connection to database `greyd` (for greyd's own SQL in tests)."""
+        return psycopg.connect(**self.params(), autocommit=True)
+
+    def reset_greyd_schema(self) -> None:
+        """Empty `greyd` database with greyd's tables, loaded from greyd's schema file as an admin would."""
+        self.execute(_DROP)
+        self.execute((SCHEMA_DIR / "postgresql_schema.sql").read_text())
+
 
 class MariadbServer(_Server):
     """mariadb-install-db + mariadbd with its own datadir, socket and port; root without password."""
@@ -149,6 +160,15 @@ class MariadbServer(_Server):
     def params(self) -> dict[str, str | int]:
         """pymysql.connect keywords for the TCP listener."""
         return {"host": "127.0.0.1", "port": self.port, "user": self.user, "database": DBNAME}
+
+    def connect(self) -> pymysql.connections.Connection:
+        """A raw autocommit connection to database `greyd` (for greyd's own SQL in tests)."""
+        return pymysql.connect(**self.params(), autocommit=True)
+
+    def reset_greyd_schema(self) -> None:
+        """Empty `greyd` database with greyd's tables, loaded from greyd's schema file as an admin would."""
+        self.execute(_DROP)
+        self.execute((SCHEMA_DIR / "mysql_schema.sql").read_text())
 
     def execute(self, sql: str, dbname: str | None = DBNAME) -> None:
         """Run each `;`-terminated statement of a script (e.g. greyd's schema file)."""
