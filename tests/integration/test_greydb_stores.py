@@ -132,7 +132,8 @@ def test_refresh_new_existing_and_trapped(backend: Backend, store: SqlStore) -> 
     assert store.snapshot() == [
         Entry(Kind.WHITE, "192.0.2.1", first=100, pass_=200, expire=NOW + W, bcount=4, pcount=10,
               greyd_host=host),
-        Entry(Kind.TRAPPED, "192.0.2.2", first=110, pass_=0, expire=400, bcount=2, pcount=-1, greyd_host=host),
+        Entry(Kind.TRAPPED, "192.0.2.2", first=110, pass_=0, expire=400, bcount=2, pcount=-1,
+              greyd_host=host),
         Entry(Kind.WHITE, "2001:db8::5", first=NOW, pass_=NOW, expire=NOW + W, bcount=0, pcount=4,
               greyd_host=host),
     ]
