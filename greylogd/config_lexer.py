@@ -169,7 +169,6 @@ class Lexer:
                 self.pos += 1
                 break
             if size >= GREYD_MAX_TOKEN_BYTES:
-                self.pos += char == '"'  # greyd drops an escaped quote found just past the limit
                 self._note_cut(self.pos, "string")
                 break
             self.pos += 1
