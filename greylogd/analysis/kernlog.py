@@ -1,0 +1,159 @@
+"""Kernel iptables/nftables LOG lines into the ``connections`` frame (spec/report.md, spec/logformats.md 3).
+
+``read_kernlog(paths)`` reads every input ``sources.iter_envelopes`` knows (kern.log/syslog in RFC 3164,
+RFC 3339 or RFC 5424, rotated and gzipped sets, ``-``, journald JSON, dmesg, /dev/kmsg, ulogd LOGEMU)
+and returns a ``KernlogResult``. ``parse_kernlog(lines)`` does the same for lines already in memory.
+
+Policy: a line whose message has no ``IN=``/``OUT=`` pair is not a LOG line; it is *skipped* and only
+counted. A LOG line that cannot be used (no syslog header or time, no SRC/DST/PROTO, an invalid address)
+goes to ``bad_lines`` with its source, line number and reason; nothing raises for bad content.
+Identical connection rows (same ts, host, prefix, addresses, ports, interface) are kept once: the same
+line logged to both kern.log and syslog, or a retransmitted SYN seen twice in one second by RFC 3164.
+
+Parsing is vectorized: one RE2 pass per chunk for the syslog header and one for the LOG fields
+(``pyarrow.compute.extract_regex``); addresses are normalised once per distinct value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from greylogd.analysis import frames
+from greylogd.analysis.headers import SourceOptions, envelopes, sniff
+from greylogd.analysis.sources import CHUNK_BYTES, Envelopes, bad_lines, iter_envelopes
+
+LOG_FIELDS = (
+    r"^(?:\[ *[0-9]+\.[0-9]+\] )?(?P<prefix>(?:[^I]|I[^N]|IN[^=])*)IN=(?P<in_if>[^ ]*) OUT=[^ ]* "
+    r"(?:[^S ][^ ]* |S[^R ][^ ]* |SR[^C ][^ ]* )*SRC=(?P<src>[^ ]+) DST=(?P<dst>[^ ]+) "
+    r"(?:[^P ][^ ]* |P[^R ][^ ]* |PR[^O ][^ ]* )*PROTO=(?P<proto>[^ ]+)"
+    r"(?: SPT=(?P<spt>[0-9]+) DPT=(?P<dpt>[0-9]+))?")
+_LOG_MARK = r"(?:^|[] ])IN=[^ ]* OUT="
+
+
+@dataclass
+class KernlogResult:
+    """What ``read_kernlog`` found.
+
+    connections: frames.CONNECTIONS rows, sorted by ts (stable, so input order breaks ties).
+    bad_lines: frames.BAD_LINES rows, malformed LOG lines only.
+    lines: lines read in total; skipped: lines that were not LOG lines; duplicates: rows dropped.
+    """
+
+    connections: pd.DataFrame
+    bad_lines: pd.DataFrame
+    lines: int
+    skipped: int
+    duplicates: int
+
+
+def read_kernlog(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
+                 tz: str | None = None, categories: Mapping[str, str] | None = None,
+                 options: SourceOptions | None = None, chunk_bytes: int = CHUNK_BYTES,
+                 progress: bool | None = None) -> KernlogResult:
+    """Connections of every LOG line in ``paths`` (one path, ``-``, or several; rotations oldest first).
+
+    tz: zone of RFC 3164 stamps (shorthand for ``options.tz``); categories: prefix -> category,
+    case-insensitive, replacing frames.CATEGORIES. Raises InputError for a missing/unreadable input.
+    """
+    options = options or SourceOptions(tz=tz)
+    if tz is not None and options.tz != tz:
+        options = SourceOptions(tz, options.reference, options.boot_time, options.host)
+    chunks = iter_envelopes(paths, options, chunk_bytes, progress)
+    return _combine([parse_chunk(chunk, categories) for chunk in chunks])
+
+
+def parse_kernlog(lines: Iterable[str], *, source: str = "<lines>", options: SourceOptions | None = None,
+                  categories: Mapping[str, str] | None = None) -> KernlogResult:
+    """``read_kernlog`` for lines in memory (format sniffed from the first; times as SourceOptions)."""
+    array = pa.array([line.rstrip("\n") for line in lines], pa.large_string())
+    fmt = sniff(array)
+    frame = envelopes(array, fmt, 1, pd.Timestamp.now("UTC").to_pydatetime(), options or SourceOptions())
+    return _combine([parse_chunk(Envelopes(source, fmt, frame, 0), categories)])
+
+
+@dataclass
+class _Parsed:
+    connections: pd.DataFrame
+    bad: pd.DataFrame
+    lines: int
+    skipped: int
+
+
+def parse_chunk(chunk: Envelopes, categories: Mapping[str, str] | None = None) -> _Parsed:
+    """Connections and bad lines of one envelope chunk."""
+    frame = chunk.frame
+    is_log = pd.Series(pc.match_substring_regex(_arrow(frame["raw"]), _LOG_MARK), index=frame.index)
+    log = frame[is_log.fillna(False).astype(bool)]
+    fields = pc.extract_regex(_arrow(log["message"].fillna("")), LOG_FIELDS)
+    table = pd.DataFrame({name: pd.Series(fields.field(name), dtype="str", index=log.index)
+                          for name in ("prefix", "in_if", "src", "dst", "proto", "spt", "dpt")})
+    table.loc[~fields.is_valid().to_numpy(zero_copy_only=False)] = np.nan
+    table["src"], table["dst"] = normalise_addresses(table["src"]), normalise_addresses(table["dst"])
+    reasons = _reasons(log, table)
+    good = log[reasons.isna()]
+    connections = _connections(good, table.loc[good.index], categories)
+    return _Parsed(connections, bad_lines(chunk.source, log, reasons), len(frame), len(frame) - len(log))
+
+
+def _arrow(series: pd.Series) -> pa.Array:
+    return pa.array(series.array, pa.large_string())
+
+
+def _reasons(log: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
+    """Why each LOG line is bad (NaN when it is good); the first failing check names it."""
+    message = log["message"].fillna("")
+    checks = [(log["ts"].isna(), "no syslog header or time"),
+              (~message.str.contains(" SRC=", regex=False), "no SRC"),
+              (~message.str.contains(" PROTO=", regex=False), "no PROTO"),
+              (table["proto"].isna(), "malformed LOG fields"),
+              (table["src"].isna() | table["dst"].isna(), "invalid address")]
+    reasons = np.select([mask.to_numpy(bool) for mask, _ in checks], [r for _, r in checks], default="")
+    return pd.Series(reasons, index=log.index, dtype="str").replace("", np.nan)
+
+
+def normalise_addresses(text: pd.Series) -> pd.Series:
+    """IP addresses in ``ipaddress`` compressed form (IPv6 as the kernel prints it is fully expanded);
+    NaN where missing or invalid. Converts each distinct value once."""
+    codes, uniques = pd.factorize(text)
+    normal = np.array([_normal(value) for value in uniques] + [np.nan], dtype=object)
+    return pd.Series(normal[codes], index=text.index, dtype="str")
+
+
+def _normal(value: str) -> str | float:
+    try:
+        return ipaddress.ip_address(value).compressed
+    except ValueError:
+        return np.nan
+
+
+def _connections(log: pd.DataFrame, table: pd.DataFrame,
+                 categories: Mapping[str, str] | None) -> pd.DataFrame:
+    """frames.CONNECTIONS rows of good LOG lines."""
+    prefix = table["prefix"].str.strip()
+    mapping = {key.strip().upper(): value for key, value in (categories or frames.CATEGORIES).items()}
+    category = prefix.str.upper().map(mapping).fillna(frames.OTHER_CATEGORY)
+    category = category.mask(table["in_if"] == "", frames.OUTBOUND_CATEGORY)
+    out = table.assign(ts=log["ts"], host=log["host"], prefix=prefix, category=category,
+                       spt=pd.to_numeric(table["spt"].replace("", np.nan)),
+                       dpt=pd.to_numeric(table["dpt"].replace("", np.nan)),
+                       ip_version=np.where(table["src"].str.contains(":", regex=False), 6, 4))
+    return frames.typed(out, frames.CONNECTIONS)
+
+
+def _combine(parts: list[_Parsed]) -> KernlogResult:
+    """One result from per-chunk parts: concatenated, deduplicated, sorted by time."""
+    connections = pd.concat([frames.empty(frames.CONNECTIONS), *(p.connections for p in parts)],
+                            ignore_index=True)
+    unique = connections.drop_duplicates().sort_values("ts", kind="stable", ignore_index=True)
+    bad = pd.concat([frames.empty(frames.BAD_LINES), *(p.bad for p in parts)], ignore_index=True)
+    return KernlogResult(frames.typed(unique, frames.CONNECTIONS), frames.typed(bad, frames.BAD_LINES),
+                         sum(p.lines for p in parts), sum(p.skipped for p in parts),
+                         len(connections) - len(unique))

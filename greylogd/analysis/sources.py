@@ -1,0 +1,181 @@
+"""Open log inputs and split them into syslog envelopes, chunk by chunk, without a per-line Python loop.
+
+Inputs: plain files, ``.gz`` files, ``-`` (stdin), rotated sets (``kern.log.2.gz``, ``kern.log.1``,
+``kern.log`` are read oldest first, see ``rotation_order``). The format of each input is sniffed from
+its first non-empty line (spec/logformats.md 3.2 and 3.5):
+
+- ``rfc3164``: ``Nov 23 08:05:58 host prog[pid]: msg`` (also ulogd LOGEMU, which has no ``prog:``);
+  no year and no zone: the zone is ``SourceOptions.tz`` (default the machine's), the year the one of
+  the reference time (file mtime unless given); a stamp more than a day after the reference belongs
+  to the previous year (New Year roll-over). In a DST fall-back hour the earlier (DST) reading is taken.
+- ``rfc3339``: rsyslog FileFormat and ``journalctl -o short-iso-precise`` (offset with or without colon).
+- ``rfc5424``: ``<4>1 2026-11-23T08:05:58.652063+00:00 host prog pid msgid sd msg``.
+- ``kmsg`` (``/dev/kmsg`` records ``4,333,5765603140,-;msg``), ``dmesg`` (``dmesg -r`` / plain dmesg,
+  ``[ 5765.603140] msg``) and ``dmesg_json`` (``dmesg --json``): kernel uptime only; event time is
+  ``SourceOptions.boot_time`` (default this machine's boot, /proc/stat btime) plus the uptime.
+- ``journal``: ``journalctl -o json`` lines (event time rules in ``greylogd.analysis.journal``).
+
+Every envelope frame has headers.ENVELOPE columns: line (1-based number in its source), raw (the line as read,
+including its newline), ts (UTC; NaT when the header did not parse), host, program, pid, message
+(text after the header; NaN when the header did not parse). Deciding what is *bad* is the reader's
+job: a line whose header fails may just be noise in a shared syslog.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import socket
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from tqdm import tqdm
+
+from greylogd.analysis import frames
+from greylogd.analysis.headers import SourceOptions, envelopes, sniff
+from greylogd.analysis.journal import dmesg_json_envelopes, journal_envelopes
+from greylogd.errors import InputError
+
+CHUNK_BYTES = 64 << 20
+_ROTATED = re.compile(r"^(?P<base>.*?)(?:\.(?P<n>[0-9]+))?(?:\.gz)?$")
+
+
+@dataclass
+class Envelopes:
+    """One chunk of one source: an ENVELOPE frame, the format it was read as, and its size in bytes."""
+
+    source: str
+    fmt: str | None
+    frame: pd.DataFrame
+    nbytes: int
+
+
+def iter_envelopes(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+                   options: SourceOptions | None = None, chunk_bytes: int = CHUNK_BYTES,
+                   progress: bool | None = None) -> Iterator[Envelopes]:
+    """Envelope chunks of every input, rotated sets oldest first; memory is bounded by ``chunk_bytes``.
+
+    ``progress`` None shows a tqdm bar (bytes read) only when stderr is a terminal.
+    Raises InputError (one line naming the input) for a missing or unreadable input, before or while
+    reading it; bad content never raises.
+    """
+    options = options or SourceOptions()
+    names = rotation_order([paths] if isinstance(paths, (str, os.PathLike)) else paths)
+    opened = [(name, *open_input(name)) for name in names]
+    show = sys.stderr.isatty() if progress is None else progress
+    with tqdm(total=_total_size(names), unit="B", unit_scale=True, disable=not show) as bar:
+        for name, stream, mtime in opened:
+            for chunk in _one_input(name, stream, mtime, options, chunk_bytes):
+                bar.update(chunk.nbytes)
+                yield chunk
+
+
+def _one_input(name: str, stream: BinaryIO, mtime: datetime, options: SourceOptions,
+               chunk_bytes: int) -> Iterator[Envelopes]:
+    """Envelope chunks of one opened input; its format is sniffed from the first chunk."""
+    chunks = read_lines(stream, name, chunk_bytes)
+    first = next(chunks, None)
+    fmt = sniff(first) if first is not None else None
+    if fmt == "dmesg_json":
+        whole = "".join("".join(c.to_pylist()) for c in [first, *chunks])
+        host = options.host or socket.gethostname()
+        yield Envelopes(name, fmt, dmesg_json_envelopes(whole, options, host), len(whole))
+        return
+    line = 1
+    for lines in ([first, *chunks] if first is not None else []):
+        frame = (journal_envelopes(lines, line) if fmt == "journal"
+                 else envelopes(lines, fmt, line, mtime, options))
+        line += len(lines)
+        yield Envelopes(name, fmt, frame, lines.buffers()[2].size)
+
+
+def _total_size(names: list[str]) -> int | None:
+    """Sum of the inputs' sizes on disk (compressed for .gz), for the progress bar; None for stdin."""
+    return None if "-" in names else sum(os.path.getsize(name) for name in names)
+
+
+def rotation_order(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+    """Paths sorted oldest first: ``x.3.gz, x.2.gz, x.1, x`` per base name; bases keep their order."""
+    names = [os.fspath(p) for p in paths]
+    first_seen: dict[str, int] = {}
+    keys = []
+    for name in names:
+        match = _ROTATED.match(name)
+        base, number = match["base"], int(match["n"] or 0)
+        first_seen.setdefault(base, len(first_seen))
+        keys.append((first_seen[base], -number))
+    return [name for _, name in sorted(zip(keys, names, strict=True))]
+
+
+def rotated_set(path: str | os.PathLike[str]) -> list[str]:
+    """``path`` and its existing rotations (``path.1``, ``path.2.gz``, ...), oldest first."""
+    base = Path(path)
+    siblings = [str(p) for p in base.parent.glob(base.name + ".*")
+                if re.fullmatch(re.escape(base.name) + r"\.[0-9]+(?:\.gz)?", p.name)]
+    return rotation_order([*siblings, str(base)])
+
+
+def open_input(name: str) -> tuple[BinaryIO, datetime]:
+    """The byte stream of ``name`` (``-`` is stdin; ``.gz`` or gzip magic is decompressed) and its mtime.
+
+    Raises InputError naming the input when it is missing or unreadable.
+    """
+    if name == "-":
+        return sys.stdin.buffer, datetime.now(UTC)
+    try:
+        stream: BinaryIO = open(name, "rb")  # noqa: SIM115 - closed by read_lines
+        mtime = datetime.fromtimestamp(os.fstat(stream.fileno()).st_mtime, UTC)
+        if stream.peek(2)[:2] == b"\x1f\x8b":
+            stream = gzip.GzipFile(fileobj=stream)  # type: ignore[assignment]
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    return stream, mtime
+
+
+def read_lines(stream: BinaryIO, name: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[pa.Array]:
+    """Line arrays (large_string, newline kept) of at most about ``chunk_bytes`` each.
+
+    Invalid UTF-8 is replaced by U+FFFD, never raised. A single line longer than ``chunk_bytes`` is
+    kept whole (memory then grows to that line's size).
+    """
+    rest = b""
+    try:
+        with stream:
+            while block := stream.read(chunk_bytes):
+                data = rest + block
+                cut = data.rfind(b"\n") + 1
+                if cut:
+                    yield _line_array(data[:cut])
+                rest = data[cut:]
+            if rest:
+                yield _line_array(rest + b"\n")
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise InputError(f"{name}: read failed: {exc}") from None
+
+
+def _line_array(data: bytes) -> pa.Array:
+    """Newline-terminated ``data`` as a large_string array, one element per line."""
+    ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10) + 1
+    offsets = np.concatenate([[0], ends]).astype(np.int64)
+    array = pa.LargeStringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
+    try:
+        array.validate(full=True)
+    except pa.ArrowInvalid:
+        return _line_array(data.decode("utf-8", "replace").encode("utf-8"))
+    return array
+
+
+def bad_lines(source: str, frame: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
+    """bad_lines frame (frames.BAD_LINES) of the rows of ``frame`` whose reason is not null."""
+    rows = frame[reasons.notna()]
+    raw = rows["raw"].str.rstrip("\r\n").str.slice(0, frames.RAW_MAX)
+    return frames.typed(pd.DataFrame({"source": source, "line": rows["line"],
+                                      "reason": reasons[rows.index], "raw": raw}), frames.BAD_LINES)
