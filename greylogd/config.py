@@ -22,8 +22,10 @@ import glob
 import os
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Any
 
 from greylogd import config_settings
+from greylogd.config_describe import describe
 from greylogd.config_grammar import Entry, Parser, RawValue, Section, Tables
 from greylogd.config_lexer import ConfigWarning, Lexer
 from greylogd.config_settings import (
@@ -88,32 +90,53 @@ class Config:
         found = self._tables.sections.get(section)
         return found.entries.get(key) if found else None
 
-    def _entries(self, section: str) -> Mapping[str, Entry]:
+    def entries(self, section: str) -> Mapping[str, Entry]:
+        """A section's entries with their locations (empty when absent)."""
         found = self._tables.sections.get(section)
         return MappingProxyType(found.entries if found else {})
 
+    def get(self, section: str, key: str, kind: type, default: Any) -> Any:
+        """Strict typed lookup for keys without a settings class (e.g. `section greylogd`): `kind` is int,
+        str, bool (an int tested for non-zero) or tuple (a list of strings, returned as a tuple);
+        `default` when absent; ConfigError at the key's file:line:col when the type is wrong."""
+        return config_settings.read(self.entries(section), section, key, kind, default)
+
     def grey_settings(self) -> GreySettings:
         """Section `grey` with greyd's code defaults (spec 3.4)."""
-        return config_settings.build(GreySettings, self._entries("grey"))
+        return config_settings.build(GreySettings, self.entries("grey"))
 
     def firewall_settings(self) -> FirewallSettings:
         """Section `firewall`; ConfigError when the driver is missing, unknown or not usable by greylogd."""
-        return config_settings.build_firewall(self._entries("firewall"), self.files[0])
+        return config_settings.build_firewall(self.entries("firewall"), self.files[0])
 
     def sync_settings(self) -> SyncSettings:
         """Section `sync` with greyd's code defaults."""
-        return config_settings.build(SyncSettings, self._entries("sync"))
+        return config_settings.build(SyncSettings, self.entries("sync"))
 
     def database_settings(self) -> DatabaseSettings:
         """Section `database` plus the global `hostname` that MySQL/PostgreSQL rows carry as greyd_host."""
-        return config_settings.build_database(self._entries("database"), self._entries("default"),
+        return config_settings.build_database(self.entries("database"), self.entries("default"),
                                               self.files[0])
 
     def describe(self) -> str:
         """Human-readable dump for `greylogd --check`: raw sections, typed settings, warnings."""
-        from greylogd.config_describe import describe
-
         return describe(self, self._tables)
+
+    def with_overrides(self, overrides: Mapping[str, Mapping[str, Value]],
+                       source: str = "command line") -> Config:
+        """A copy with `overrides[section][key]` replacing single keys, as greyd merges its command-line
+        config over the file (Config_merge: per key, missing sections created, a list replaces the whole
+        list). The copied entries are located at `source` (line 0: no line) in errors and describe()."""
+        tables = Tables(*({name: Section(s.name, s.kind, s.file, s.line, dict(s.entries))
+                           for name, s in table.items()}
+                          for table in (self._tables.sections, self._tables.blacklists,
+                                        self._tables.whitelists)))
+        for name, keys in overrides.items():
+            section = tables.sections.setdefault(name, Section(name, "section", source, 0))
+            for key, value in keys.items():
+                stored = tuple(value) if isinstance(value, list) else value
+                section.entries[key] = Entry(stored, source, 0, 0)
+        return Config(tables, list(self.warnings), list(self.files))
 
 
 class _Loader:

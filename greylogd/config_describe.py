@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
-from greylogd.config_grammar import Section, Tables
+from greylogd.config_grammar import Entry, Section, Tables
 from greylogd.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ def _block(kind: str, section: Section) -> list[str]:
     for key in sorted(section.entries):
         entry = section.entries[key]
         value = list(entry.value) if isinstance(entry.value, tuple) else entry.value
-        lines.append(f"{key} = {value!r}  # {entry.file}:{entry.line}")
+        lines.append(f"{key} = {value!r}  # {_where(entry)}")
     return lines
 
 
@@ -41,10 +41,14 @@ def _raw(tables: Tables) -> list[str]:
     return lines
 
 
+def _where(entry: Entry) -> str:
+    return f"{entry.file}:{entry.line}" if entry.line else entry.file
+
+
 def _origin(config: Config, section: str, key: str) -> str:
     entry = config.entry(section, key)
     if entry:
-        return f"{entry.file}:{entry.line}"
+        return _where(entry)
     return "default (gethostname())" if key == "hostname" else "default"
 
 

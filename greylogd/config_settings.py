@@ -114,6 +114,11 @@ def _fits(value: object, kind: type) -> bool:
     return isinstance(value, int if kind is bool else kind)
 
 
+def where(entry: Entry) -> tuple[str, int | None, int | None]:
+    """ConfigError location of an entry; command-line entries (line 0) have no line or column."""
+    return entry.file, entry.line or None, entry.col or None
+
+
 def read(entries: Mapping[str, Entry], section: str, key: str, kind: type, default: Any) -> Any:
     """The value of `key` checked against `kind`, or `default` when absent; flags become bools."""
     entry = entries.get(key)
@@ -121,7 +126,7 @@ def read(entries: Mapping[str, Entry], section: str, key: str, kind: type, defau
         return default
     if not _fits(entry.value, kind):
         raise ConfigError(f"{section}.{key} must be {_KIND_NAMES[kind]}, not {entry.value!r} (greyd "
-                          f"would silently use {default!r} instead)", entry.file, entry.line, entry.col)
+                          f"would silently use {default!r} instead)", *where(entry))
     return bool(entry.value) if kind is bool else entry.value
 
 
@@ -133,13 +138,13 @@ def build(cls: type[Settings], entries: Mapping[str, Entry], **derived: Any) -> 
 
 
 def driver_backend(value: str, section: str = "database", supported: Collection[str] | None = None,
-                   where: Entry | None = None) -> str:
+                   origin: Entry | None = None) -> str:
     """Module name of a greyd `driver` value by its basename: `/usr/lib/greyd/greyd_sqlite.so` -> sqlite,
-    `netfilter.so` -> netfilter, `greyd_fw_dummy.la` -> dummy. ConfigError (located at `where`) when the
+    `netfilter.so` -> netfilter, `greyd_fw_dummy.la` -> dummy. ConfigError (located at `origin`) when the
     name is not one of greyd's `section` modules or not in `supported`."""
     name = os.path.basename(value).split(".")[0].removeprefix("greyd_").removeprefix("fw_")
     known = MODULES.get(section, ())
-    location = (where.file, where.line, where.col) if where else ()
+    location = where(origin) if origin else ()
     if name not in known:
         raise ConfigError(f"{section}.driver {value!r} is not a greyd {section} module "
                           f"(known: {', '.join(known)})", *location)
