@@ -18,7 +18,7 @@ API (all context managers remove what they created, even when the test fails):
 - ``syn_packets(srcs, dst, dport, sports)`` builds raw IPv4/IPv6+TCP SYNs with valid checksums;
   ``send_raw(ns, packets)`` sends them as fast as a raw socket can from inside ``ns``.
 - ``nflog_capture(ns, groups, delay=0, **source_kwargs) -> Capture``: an NflogSource opened inside ``ns`` in a
-  child (ready when the context is entered); ``capture.drain()`` reads everything queued now,
+  child (ready when the context is entered); ``capture.drain() -> stats`` reads everything queued now,
   ``capture.stop() -> (events, stats)`` ends it. ``delay`` (s) sleeps before each read: a slow reader.
 - ``syn_burst(pair, capture, count, counter) -> (events, stats, packets counted)``: ``count`` spoofed SYNs
   to the gateway's port 25 (v4 and v6 interleaved, distinct address/port pairs, count a multiple of 500),
@@ -268,7 +268,7 @@ def _capture_main(conn: Connection, groups: dict[int, Direction], delay: float,
             if conn.fileno() in ready:
                 command = conn.recv()
                 events += source.read_batch()
-                conn.send((events, source.stats, cpu) if command == "stop" else "drained")
+                conn.send((events, source.stats, cpu) if command == "stop" else source.stats)
                 if command == "stop":
                     return
 
@@ -290,8 +290,9 @@ class Capture:
             raise NetnsError(f"capture child failed:\n{answer[1]}")
         return answer
 
-    def drain(self) -> None:
-        self._ask("drain")
+    def drain(self) -> CaptureStats:
+        """Read everything the kernel has delivered so far; returns the counters after it."""
+        return self._ask("drain")
 
     def stop(self) -> tuple[list[ConnectionEvent], CaptureStats]:
         events, stats, self.read_cpu = self._ask("stop")
@@ -326,6 +327,17 @@ def syn_burst(pair: Pair, capture: Capture, count: int,
     time.sleep(0.3)
     capture.drain()
     send_raw(pair.sender, [tcp_syn(SENTINEL[0], str(pair.gateway.v4), SENTINEL[1], 25)])
-    time.sleep(0.2)
+    _wait_accounted(capture, counter())
     events, stats = capture.stop()
     return events, stats, counter()
+
+
+def _wait_accounted(capture: Capture, counted: int, limit: float = 10.0) -> None:
+    """Wait until the reader has received or seen as gaps all counted packets (the kernel flushes a
+    partial batch only after the source's timeout); returns quietly at the limit, for the caller to assert."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        stats = capture.drain()
+        if stats.received + stats.seq_gaps >= counted:
+            return
+        time.sleep(0.05)
