@@ -51,7 +51,11 @@ def _sqlite(tmp_path: Path) -> Backend:
     def raw() -> sqlite3.Connection:
         return sqlite3.connect(f"{directory}/greyd.sqlite", isolation_level=None)
 
-    return Backend("sqlite", lambda **kw: SqliteStore(directory, busy_timeout=5, **kw), raw, "?")
+    def open_store(greyd_host: str | None = None, **kw: Any) -> SqlStore:
+        del greyd_host  # SQLite has no greyd_host column
+        return SqliteStore(directory, busy_timeout=5, **kw)
+
+    return Backend("sqlite", open_store, raw, "?")
 
 
 def _server(name: str, server: Any, cls: type[SqlStore]) -> Backend:
