@@ -1,0 +1,170 @@
+"""The daemon's collaborators built from DaemonSettings: capture, sync sender, lazily opened store, ledger
+poller and metrics server. Kept apart from daemon.py so the loop reads as a loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from greylogd import sync
+from greylogd.capture.source import EventSource
+from greylogd.config import ConfigWarning
+from greylogd.daemon_settings import DaemonSettings
+from greylogd.errors import GreylogdError, StoreError
+from greylogd.greydb.open import open_store
+from greylogd.greydb.store import RefreshResult, Store
+from greylogd.metrics import Collector, Snapshot, serve
+from greylogd.privileges import Account
+from greylogd.refresher import Clock
+from greylogd.syncsender import SyncSender, resolve_targets
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from greylogd.daemon import Daemon
+
+log = logging.getLogger("greylogd")
+
+
+def prepare_dir(path: str, account: Account | None) -> str:
+    """Create the directory of `path` (as root, before the drop) and give it to `account`."""
+    directory = os.path.dirname(os.path.abspath(path))
+    Path(directory).mkdir(parents=True, exist_ok=True, mode=0o750)
+    if account is not None:
+        account.chown(directory)
+        if os.path.exists(path):
+            account.chown(path)
+    return directory
+
+
+def open_source(settings: DaemonSettings) -> EventSource:
+    """Bind the configured capture backend (needs CAP_NET_ADMIN)."""
+    if settings.backend == "nfqueue":
+        from greylogd.capture.nfqueue import NfqueueSource
+
+        return NfqueueSource(settings.own.queue_num)
+    from greylogd.capture.nflog import NflogSource
+
+    return NflogSource(settings.groups, qthreshold=settings.own.nflog_qthreshold,
+                       timeout=settings.own.nflog_timeout)
+
+
+def open_sync(settings: DaemonSettings) -> SyncSender | None:
+    """The WHITE sender when sync is enabled with targets, else None (greyd's WARNING)."""
+    cfg = settings.sync
+    if not settings.sync_active:
+        log.warning("sync disabled by configuration")
+        return None
+    key = sync.key_from_file(cfg.key if cfg.verify else None)
+    targets = resolve_targets(cfg.hosts, cfg.port, cfg.ttl, cfg.mcast_address)
+    for name, address in targets.unicast:
+        log.debug("added spam sync host %s (address %s, port %d)", name, address, cfg.port)
+    return SyncSender(targets, key)
+
+
+class LazyStore:
+    """Store opened on first use and reopened after a reload, so a database that is unreachable at start
+    (or whose settings change) delays writes instead of stopping the daemon. Every failure is StoreError."""
+
+    def __init__(self, settings: DaemonSettings) -> None:
+        self._settings, self._store = settings, None
+
+    def _get(self) -> Store:
+        if self._store is None:
+            try:
+                self._store = open_store(self._settings.database,
+                                         trapped_to_white=self._settings.own.trapped_to_white)
+            except GreylogdError as exc:
+                log.warning("could not obtain database handle: %s", exc)
+                raise StoreError(str(exc)) from exc
+        return self._store
+
+    def refresh_white(self, counts: dict[str, int], now: int, white_expiry: int) -> RefreshResult:
+        try:
+            return self._get().refresh_white(counts, now, white_expiry)
+        except StoreError as exc:
+            log.warning("database write delayed, will retry: %s", exc)
+            raise
+
+    def snapshot(self) -> list:
+        return self._get().snapshot()
+
+    def reconfigure(self, settings: DaemonSettings) -> None:
+        """Take new settings; the connection is reopened only if the database section changed."""
+        changed = (settings.database, settings.own.trapped_to_white) != (
+            self._settings.database, self._settings.own.trapped_to_white)
+        self._settings = settings
+        if changed:
+            self.close()
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+class Ledgers:
+    """Polls greyd's database into the ledger every greylogd.ledger_interval s (off when no path is set).
+
+    A failing poll is logged and retried at the next interval; it never affects refreshes.
+    """
+
+    def __init__(self, settings: DaemonSettings, clock: Clock) -> None:
+        self.clock, self.interval = clock, settings.own.ledger_interval
+        self.ledger = None
+        if settings.own.ledger:
+            from greylogd.ledger import Ledger
+
+            self.ledger = Ledger(settings.own.ledger)
+        self.next_poll: float | None = clock.monotonic() if self.ledger else None
+
+    def poll(self, store: LazyStore) -> None:
+        if self.ledger is None or self.next_poll is None or self.clock.monotonic() < self.next_poll:
+            return
+        self.next_poll = self.clock.monotonic() + self.interval
+        try:
+            self.ledger.poll(store, int(self.clock.time()))
+        except GreylogdError as exc:
+            log.warning("ledger poll failed, retrying in %d s: %s", self.interval, exc)
+
+    def close(self) -> None:
+        if self.ledger is not None:
+            self.ledger.close()
+
+
+def snapshot_of(daemon: Daemon) -> Snapshot:
+    """The daemon's counters for a scrape (read from the HTTP thread: ints only)."""
+    r, c = daemon.refresher.stats, daemon.source.stats
+    sender = daemon.sync
+    return Snapshot(received=r.received, refreshed=r.committed_events, queued=daemon.refresher.pending_events,
+                    spilled_pending_batches=len(daemon.spill), spilled=r.spilled_events, retried=r.retries,
+                    malformed=c.malformed, enobufs=c.enobufs, seq_gaps=c.seq_gaps,
+                    sync_sent=sender.sent if sender else 0, sync_errors=sender.errors if sender else 0)
+
+
+def serve_metrics(settings: DaemonSettings, daemon: Daemon) -> Callable[[], None]:
+    """Start the loopback exposition server when greylogd.metrics_port is set; returns its stop function."""
+    if not settings.own.metrics_port:
+        return lambda: None
+    collector = Collector(lambda: snapshot_of(daemon), daemon.latency, daemon.store_seconds)
+    return serve(collector, settings.own.metrics_port)
+
+
+def drain(fd: int) -> None:
+    """Empty the signal wakeup pipe (the signals themselves were recorded by the handlers)."""
+    try:
+        while os.read(fd, 512):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def log_warnings(settings: DaemonSettings, warnings: list[ConfigWarning]) -> None:
+    """Config warnings (greyd would silently ignore part of the file) at WARNING level."""
+    for warning in warnings:
+        log.warning("%s", warning)
+    if settings.white_expiry <= 0:
+        log.warning("grey.white_expiry is %d: refreshed entries expire at once", settings.white_expiry)
