@@ -125,8 +125,9 @@ def read(entries: Mapping[str, Entry], section: str, key: str, kind: type, defau
     if entry is None:
         return default
     if not _fits(entry.value, kind):
+        shown = int(default) if kind is bool else default
         raise ConfigError(f"{section}.{key} must be {_KIND_NAMES[kind]}, not {entry.value!r} (greyd "
-                          f"would silently use {default!r} instead)", *where(entry))
+                          f"would silently use {shown!r} instead)", *where(entry))
     return bool(entry.value) if kind is bool else entry.value
 
 
