@@ -35,7 +35,7 @@ LOG_FIELDS = (
     r"(?:[^S ][^ ]* |S[^R ][^ ]* |SR[^C ][^ ]* )*SRC=(?P<src>[^ ]+) DST=(?P<dst>[^ ]+) "
     r"(?:[^P ][^ ]* |P[^R ][^ ]* |PR[^O ][^ ]* )*PROTO=(?P<proto>[^ ]+)"
     r"(?: SPT=(?P<spt>[0-9]+) DPT=(?P<dpt>[0-9]+))?")
-_LOG_MARK = r"(?:^|[] ])IN=[^ ]* OUT="
+_LOG_MARK = " OUT="  # the kernel prints "IN=<if> OUT=<if> " in every LOG line
 
 
 @dataclass
@@ -90,8 +90,8 @@ class _Parsed:
 def parse_chunk(chunk: Envelopes, categories: Mapping[str, str] | None = None) -> _Parsed:
     """Connections and bad lines of one envelope chunk."""
     frame = chunk.frame
-    is_log = pd.Series(pc.match_substring_regex(_arrow(frame["raw"]), _LOG_MARK), index=frame.index)
-    log = frame[is_log.fillna(False).astype(bool)]
+    is_log = pc.match_substring(_arrow(frame["raw"]), _LOG_MARK).to_numpy(zero_copy_only=False)
+    log = frame[is_log]
     fields = pc.extract_regex(_arrow(log["message"].fillna("")), LOG_FIELDS)
     table = pd.DataFrame({name: pd.Series(fields.field(name), dtype="str", index=log.index)
                           for name in ("prefix", "in_if", "src", "dst", "proto", "spt", "dpt")})
@@ -109,6 +109,8 @@ def _arrow(series: pd.Series) -> pa.Array:
 
 def _reasons(log: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
     """Why each LOG line is bad (NaN when it is good); the first failing check names it."""
+    suspect = log["ts"].isna() | table["src"].isna() | table["dst"].isna()
+    log, table = log[suspect], table[suspect]
     message = log["message"].fillna("")
     checks = [(log["ts"].isna(), "no syslog header or time"),
               (~message.str.contains(" SRC=", regex=False), "no SRC"),
@@ -116,7 +118,7 @@ def _reasons(log: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
               (table["proto"].isna(), "malformed LOG fields"),
               (table["src"].isna() | table["dst"].isna(), "invalid address")]
     reasons = np.select([mask.to_numpy(bool) for mask, _ in checks], [r for _, r in checks], default="")
-    return pd.Series(reasons, index=log.index, dtype="str").replace("", np.nan)
+    return pd.Series(reasons, index=log.index, dtype="str").reindex(suspect.index)
 
 
 def normalise_addresses(text: pd.Series) -> pd.Series:
