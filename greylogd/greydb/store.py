@@ -57,7 +57,12 @@ class Store(Protocol):
     nothing, so the caller can keep its batch and retry."""
 
     def refresh_white(self, counts: dict[str, int], now: int, white_expiry: int) -> RefreshResult:
-        """Refresh WHITE rows with greyd's greylogd semantics: counts maps address text to connections."""
+        """Refresh WHITE rows with greyd's greylogd semantics: counts maps address text to connections.
+
+        New row: first = pass = now, bcount 0, pcount = n, expire = now + white_expiry (Unix seconds).
+        Existing row: pcount += n, expire refreshed, first/pass/bcount kept. A TRAPPED row (pcount < 0)
+        is left alone and reported in trapped_kept unless the store was opened with trapped_to_white.
+        """
         ...
 
     def iter_entries(self) -> Iterator[Entry]:
@@ -65,11 +70,16 @@ class Store(Protocol):
         ...
 
     def snapshot(self) -> list[Entry]:
-        """All rows read in one consistent read-only transaction."""
+        """All rows read in one consistent read-only transaction, in greyd's SQLite listing order."""
         ...
 
-    def add(self, entries: Iterable[Entry]) -> None: ...
+    def add(self, entries: Iterable[Entry]) -> None:
+        """greydb -a: each WHITE/TRAPPED entry is the row to create, merged into an existing IP row as
+        greydb does (spec 6.3); SPAMTRAP/DOMAIN inserted unless present; GREY written as given."""
+        ...
 
-    def delete(self, entries: Iterable[Entry]) -> None: ...
+    def delete(self, entries: Iterable[Entry]) -> None:
+        """greydb -d: delete each entry's key (an IP row whatever its kind); a missing key is no error."""
+        ...
 
     def close(self) -> None: ...
