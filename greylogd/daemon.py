@@ -188,6 +188,10 @@ class Daemon:
         self.refresher.shutdown(self.settings.own.shutdown_timeout)
         if len(self.spill):
             log.warning("%d batches kept in %s for the next start", len(self.spill), self.spill.path)
+        r, c = self.refresher.stats, self.source.stats
+        log.info("totals: received %d, refreshed %d, spilled %d, retries %d, kernel drops %d (seq gaps), "
+                 "enobufs %d", r.received, r.committed_events, r.spilled_events, r.retries, c.seq_gaps,
+                 c.enobufs)
         if self.sync is not None:
             self.sync.close()
         for close in (self.source.close, self.stop_metrics, self.ledger.close, self.store.close,

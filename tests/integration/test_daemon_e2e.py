@@ -1,0 +1,138 @@
+"""End to end: the real greylogd process in a gateway namespace, real nftables NFLOG rules, real SYNs from a
+sender namespace (IPv4 and IPv6, inbound and outbound), a real SQLite greyd database, sync on loopback.
+
+Every assertion compares the database with the kernel's rule counters: each counted connection is one
+pcount increment (greyd's greylogd semantics: new row first = pass = now, bcount 0, expire = now + W).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import time
+
+import pytest
+
+from greylogd import sync
+from tests.integration.daemon_harness import GREYLOGD, Site, install_rules, rule_counts, white_rows
+from tests.integration.netns import in_netns, netns_pair, send_raw, syn_packets
+
+pytestmark = [pytest.mark.root, pytest.mark.slow]
+V4 = [f"203.0.113.{i}" for i in range(1, 21)]
+V6 = [f"2001:db8:2::{i:x}" for i in range(1, 11)]
+W = 86400
+
+
+@pytest.fixture
+def pair():
+    with netns_pair() as p:
+        install_rules(p.gateway)
+        yield p
+
+
+@pytest.fixture
+def site():
+    s = Site(white_expiry=W)
+    yield s
+    s.cleanup()
+
+
+def _connect_out(conn, address: str, count: int) -> None:
+    """From the gateway: `count` outbound SMTP connection attempts (refused by the sender: one SYN each)."""
+    for _ in range(count):
+        with socket.socket() as s:
+            s.settimeout(2)
+            with contextlib.suppress(OSError):
+                s.connect((address, 25))
+    conn.send(count)
+
+
+def _wait_for_pcount(site: Site, total: int, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if site.db.exists() and sum(r[4] for r in white_rows(site.db).values()) >= total:
+            return
+        time.sleep(0.1)
+
+
+def _burst(pair, sports: range) -> int:
+    packets = syn_packets(V4, "198.51.100.1", 25, sports) + syn_packets(V6, "2001:db8:1::1", 25, sports)
+    return send_raw(pair.sender, packets)
+
+
+def test_inbound_outbound_ipv4_ipv6_refresh_with_greyd_semantics(pair, site):
+    t0 = int(time.time())
+    with site.daemon(pair.gateway) as daemon:
+        status = daemon.status()
+        assert status["Uid"].split() == ["65534"] * 4
+        assert status["CapEff"] == "0000000000001000"
+        assert site.pidfile.read_bytes() == f"{daemon.pid}\0".encode()
+        assert _burst(pair, range(40000, 40003)) == 90
+        with in_netns(pair.gateway, _connect_out, "198.51.100.2", 2) as child:
+            assert child.conn.recv() == 2
+        _wait_for_pcount(site, 92)
+        assert daemon.stop() == 0
+    t1 = int(time.time())
+    assert rule_counts(pair.gateway) == (90, 2)
+    rows = white_rows(site.db)
+    assert sorted(rows) == sorted([*V4, *V6, "198.51.100.2"])
+    for ip, (first, pass_, expire, bcount, pcount) in rows.items():
+        assert (pcount, bcount, pass_) == (2 if ip == "198.51.100.2" else 3, 0, first), ip
+        assert t0 <= first <= expire - W <= t1, ip
+    lines = site.log_lines()
+    assert lines[0] == "listening, in both directions" and lines[-1] == "exiting"
+    assert {f"whitelisting {ip}" for ip in rows} <= set(lines)
+    assert ("totals: received 92, refreshed 92, spilled 0, retries 0, kernel drops 0 (seq gaps), "
+            "enobufs 0") in lines
+    assert site.pidfile.read_bytes() == b""  # unlinking needs a writable directory: emptied instead
+
+
+def test_second_instance_refuses_a_locked_pidfile(pair, site):
+    with site.daemon(pair.gateway):
+        result = subprocess.run(["ip", "netns", "exec", pair.gateway.name, GREYLOGD, "--foreground", "-f",
+                                 str(site.conf), "-P", str(site.pidfile)], capture_output=True, text=True,
+                                timeout=30)
+    assert result.returncode == 1
+    assert "it appears greylogd is already running..." in result.stderr
+
+
+def _receive(conn, port: int) -> None:
+    """In the gateway namespace: collect sync datagrams on 127.0.0.1:port until the parent says stop."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", port))
+        s.settimeout(0.2)
+        conn.send("bound")
+        got: list[bytes] = []
+        while not conn.poll():
+            with contextlib.suppress(TimeoutError):
+                got.append(s.recv(2048))
+        conn.recv()
+        conn.send(got)
+
+
+def test_sync_white_datagrams_on_loopback(pair, site):
+    keyfile = site.root / "greyd.key"
+    keyfile.write_bytes(b"secret key material\n")
+    key = b"4624a84a9220abb0b901246ff5b8f37b8ecbab67"
+    port = 18025
+    site.write(sync=f'enable = 1\n  hosts = [ "127.0.0.1" ]\n  port = {port}\n  key = "{keyfile}"')
+    with in_netns(pair.gateway, _receive, port) as receiver:
+        assert receiver.conn.recv() == "bound"
+        with site.daemon(pair.gateway) as daemon:
+            _burst(pair, range(41000, 41001))
+            _wait_for_pcount(site, 30)
+            time.sleep(0.3)
+            assert daemon.stop() == 0
+        receiver.conn.send("stop")
+        datagrams = receiver.conn.recv()
+    updates = [sync.decode(d, key) for d in datagrams]
+    assert all(len(d) == 52 and len(u) == 1 for d, u in zip(datagrams, updates, strict=True))
+    assert sorted(str(u[0].ip) for u in updates) == sorted(V4)  # IPv6 is never sent
+    assert [int.from_bytes(d[4:8], "big") for d in datagrams] == list(range(len(V4)))
+    rows = white_rows(site.db)
+    for datagram, (update,) in zip(datagrams, updates, strict=True):
+        assert update.kind is sync.TlvType.WHITE
+        assert update.expire == rows[str(update.ip)][2] == update.timestamp + W
+        counter = int.from_bytes(datagram[4:8], "big")
+        assert sync.encode([update], counter, key) == datagram
