@@ -36,7 +36,7 @@ def _raw(tables: Tables) -> list[str]:
     lines: list[str] = []
     for kind, table in (("section", tables.sections), ("blacklist", tables.blacklists),
                         ("whitelist", tables.whitelists)):
-        for name in sorted(table):
+        for name in sorted(table, key=lambda name: (name != "default", name)):
             lines += [*_block(kind, table[name]), ""]
     return lines
 
