@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from greylogd.errors import StoreError
+from greylogd.errors import SchemaError, StoreError
 from greylogd.greydb.schema import check_columns, expected_columns
 from greylogd.greydb.sqlbase import Dialect, SqlStore
 
@@ -54,6 +54,16 @@ class NetworkStore(SqlStore):
                 self.close()
                 raise
         return self._conn
+
+    def probe(self) -> None:
+        """Connect now if the server answers, so a wrong schema is refused at start (SchemaError); an
+        unreachable server is not an error here: writes wait for it (the next call connects again)."""
+        try:
+            self.connection()
+        except SchemaError:
+            raise
+        except StoreError:
+            return
 
     def _check_schema(self) -> None:
         found: dict[str, dict[str, str]] = {}

@@ -15,12 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from greylogd.errors import StoreError
+from greylogd import config
+from greylogd.errors import SchemaError, StoreError
 from greylogd.greydb.mysql import MysqlStore
+from greylogd.greydb.open import open_store
 from greylogd.greydb.postgres import PostgresStore
 from greylogd.greydb.sqlite import SqliteStore
 from greylogd.greydb.store import Entry, Kind, RefreshResult
-from tests.integration.servers import mariadb_server, postgres_server  # noqa: F401  (session fixtures)
+from tests.integration.servers import PostgresServer, mariadb_server, postgres_server  # noqa: F401
 from tests.integration.test_greydb_stores import HOST, _closing, _server
 
 HOLD_S = 3.0
@@ -94,3 +96,24 @@ def test_server_restart_delays_writes_then_they_land(request: pytest.FixtureRequ
         expected = Entry(Kind.WHITE, "192.0.2.1", first=NOW, pass_=NOW, expire=NOW + 1 + W, pcount=3,
                          greyd_host=HOST)
         assert store.snapshot() == [expected]
+
+
+@pytest.mark.server
+def test_open_store_defers_a_down_server_but_refuses_a_wrong_schema(
+        postgres_server: PostgresServer) -> None:  # noqa: F811
+    postgres_server.reset_greyd_schema()
+    text = (f'hostname = "{HOST}"\nsection database {{\n  driver = "greyd_postgresql.so"\n'
+            f'  host = "127.0.0.1"\n  port = "{postgres_server.port}"\n  user = "postgres"\n}}\n')
+    settings = config.parse(text).database_settings()
+    postgres_server.stop()
+    try:
+        store = open_store(settings)  # the daemon starts; its writes wait for the server
+        with pytest.raises(StoreError, match="cannot connect"):
+            store.refresh_white({"192.0.2.1": 1}, NOW, W)
+    finally:
+        postgres_server.start()
+    with _closing(store):
+        assert store.refresh_white({"192.0.2.1": 1}, NOW, W) == RefreshResult(created=("192.0.2.1",))
+    postgres_server.execute('ALTER TABLE entries DROP COLUMN "first"')
+    with pytest.raises(SchemaError, match="table entries has no column first"):
+        open_store(settings)
