@@ -32,16 +32,19 @@ DEFAULT_GROUPS: Mapping[int, Direction] = MappingProxyType({155: Direction.INBOU
 COPY_RANGE = 192  # bytes: IPv6 header + a few extension headers + a TCP header with options
 _RECV_BUF = 1 << 18  # bigger than the kernel's 128 KiB cap on nlbufsiz, so a batch is never truncated
 _SEQ_MOD = 1 << 32
+_BIND_HINT = "the kernel says EPERM both without CAP_NET_ADMIN and when another process (greyd's greylogd, " \
+    "ulogd) already listens on the group"
 _callback_errors: list[BaseException] = []
 T = TypeVar("T")
 
 
-def check(result: T, what: str) -> T:
-    """Return result unless it is a C failure (negative int or NULL pointer): then raise OSError(errno)."""
+def check(result: T, what: str, hint: str = "") -> T:
+    """Return result unless it is a C failure (negative int or NULL pointer): then raise OSError(errno)
+    with the message "<what>: <strerror>[ (<hint>)]"."""
     failed = result == ffi.NULL if isinstance(result, ffi.CData) else result < 0  # type: ignore[operator]
     if failed:
         err = ffi.errno
-        raise OSError(err, f"{what}: {os.strerror(err)}")
+        raise OSError(err, f"{what}: {os.strerror(err)}" + (f" ({hint})" if hint else ""))
     return result
 
 
@@ -118,7 +121,8 @@ class NflogSource:
 
     def _bind(self, group: _Group, copy_range: int, nlbufsiz: int, qthreshold: int, timeout: int) -> None:
         """Bind and configure one group; the sequence flag first, so no packet goes unnumbered."""
-        group.gh = check(lib.nflog_bind_group(self._h, group.num), f"nflog_bind_group({group.num})")
+        group.gh = check(lib.nflog_bind_group(self._h, group.num), f"nflog_bind_group({group.num})",
+                         _BIND_HINT)
         self._groups.append(group)
         check(lib.nflog_callback_register(group.gh, lib._greylogd_on_packet, group.handle),
               "nflog_callback_register")

@@ -6,6 +6,7 @@ through before greylogd has recorded it. The verdict is ALWAYS ACCEPT: greylogd 
 never block it. If on_event returns False or raises, the packet is still accepted at once (holding it would
 stall the SMTP handshake and, once the queue is full, drop SYNs); the event is counted in `unrecorded` and
 handed back by read_batch() so the caller can still keep it. Malformed packets are accepted and counted.
+Without on_event, read_batch() returns every event like NflogSource does, and the verdict waits for nothing.
 
 Firewall rules must use the bypass flag, so mail flows while greylogd is down or restarting:
 iptables `-j NFQUEUE --queue-num N --queue-bypass`, nft `queue num N bypass` (needs CONFIG_NFT_QUEUE).
@@ -55,7 +56,7 @@ class _CountingSocket:
 class NfqueueSource:
     """EventSource over NFQUEUE queue_num; group in the events is the queue number, seq is None."""
 
-    def __init__(self, queue_num: int, on_event: Callable[[ConnectionEvent], bool], *,
+    def __init__(self, queue_num: int, on_event: Callable[[ConnectionEvent], bool] | None = None, *,
                  direction: Direction = Direction.INBOUND, max_len: int = 1024, copy_range: int = COPY_RANGE,
                  rcvbuf: int = 4 << 20) -> None:
         self.queue_num, self.direction, self._on_event = queue_num, direction, on_event
@@ -89,6 +90,8 @@ class NfqueueSource:
             event = self._event(packet)
             if event is None:
                 self._stats.malformed += 1
+            elif self._on_event is None:
+                self._returned.append(event)
             elif not self._record(event):
                 self.unrecorded += 1
                 self._returned.append(event)
@@ -97,7 +100,7 @@ class NfqueueSource:
 
     def _record(self, event: ConnectionEvent) -> bool:
         try:
-            return self._on_event(event) is True
+            return self._on_event is not None and self._on_event(event) is True
         except Exception:
             log.exception("recording %s failed; the packet is accepted anyway", event.host)
             return False

@@ -12,8 +12,11 @@ from greylogd.events import ConnectionEvent
 class CaptureStats:
     """Counters since the source was opened; monotonic, never reset (Prometheus counters read them).
 
-    seq_gaps counts events the kernel numbered but never delivered (NFLOG sequence holes), enobufs counts
-    receive-buffer overruns reported by netlink; together they account for every event the kernel dropped.
+    received counts every packet delivered to us, malformed ones included (malformed is a subset).
+    seq_gaps counts packets the kernel numbered but never delivered (NFLOG sequence holes), so for NFLOG
+    `rule packet counter == received + seq_gaps`. enobufs counts netlink receive-buffer overrun reports, not
+    packets: the packets one overrun loses show up in seq_gaps once the group's next packet arrives.
+    rcvbuf is the socket receive buffer in bytes as the kernel reports it (twice the size requested).
     """
 
     received: int = 0

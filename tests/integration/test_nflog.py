@@ -6,15 +6,18 @@ ends with a sentinel SYN sent after the reader drained, so a loss at the end of 
 
 from __future__ import annotations
 
+import errno
 import socket
 import time
 from collections.abc import Callable, Iterator
+from multiprocessing.connection import Connection
 
 import pytest
 
+from greylogd.capture.nflog import NflogSource
 from greylogd.capture.source import CaptureStats
 from greylogd.events import ConnectionEvent, Direction
-from tests.integration.netns import SENTINEL, Pair, connect, netns_pair, nflog_capture, syn_burst
+from tests.integration.netns import SENTINEL, Pair, connect, in_netns, netns_pair, nflog_capture, syn_burst
 
 pytestmark = pytest.mark.root
 GROUPS = {155: Direction.INBOUND, 255: Direction.OUTBOUND}
@@ -125,3 +128,22 @@ def test_enobufs_with_tiny_buffer_and_slow_reader(pair: Pair) -> None:
     _check_accounted(events, stats, counter)
     assert stats.enobufs > 0 and stats.seq_gaps > 0
     assert stats.rcvbuf > 2 * 4096  # grew by doubling (the kernel reports twice the size set)
+
+
+def test_group_taken_by_another_listener_fails_clearly(pair: Pair) -> None:
+    """A second NflogSource on a bound group fails naming the call and the likely causes (the kernel
+    answers EPERM, not EBUSY); close() frees the group."""
+    def bind_twice(conn: Connection) -> None:
+        with NflogSource({155: Direction.INBOUND}):
+            try:
+                NflogSource({155: Direction.INBOUND})
+            except OSError as exc:
+                conn.send((exc.errno, str(exc)))
+        with NflogSource({155: Direction.INBOUND}) as again:
+            conn.send(again.stats.received)
+
+    with in_netns(pair.gateway, bind_twice) as child:
+        assert child.conn.recv() == (errno.EPERM, "[Errno 1] nflog_bind_group(155): Operation not permitted"
+                                     " (the kernel says EPERM both without CAP_NET_ADMIN and when another"
+                                     " process (greyd's greylogd, ulogd) already listens on the group)")
+        assert child.conn.recv() == 0

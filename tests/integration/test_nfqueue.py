@@ -44,8 +44,9 @@ def _accept_all(listener: socket.socket, out: Outcome) -> None:
         peer.close()
 
 
-def _gateway(conn: Connection, answers: list[str]) -> None:
-    """answers[i]: what on_event does for the i-th event: "ok" (True), "no" (False) or "raise"."""
+def _gateway(conn: Connection, answers: list[str] | None) -> None:
+    """answers[i]: what on_event does for the i-th event: "ok" (True), "no" (False) or "raise";
+    None: no on_event at all (plain EventSource use)."""
     out = Outcome()
     listener = socket.create_server(("::", 25), family=socket.AF_INET6, dualstack_ipv6=True)
 
@@ -55,13 +56,13 @@ def _gateway(conn: Connection, answers: list[str]) -> None:
         time.sleep(HOLD)
         _accept_all(listener, out)
         out.held[-1] &= (str(event.src), event.sport) not in out.peers
-        answer = answers[len(out.held) - 1]
+        answer = (answers or [])[len(out.held) - 1]
         if answer == "raise":
             raise RuntimeError("durable queue unavailable")
         out.recorded += [event] if answer == "ok" else []
         return answer == "ok"
 
-    with NfqueueSource(QUEUE, on_event) as source:
+    with NfqueueSource(QUEUE, on_event if answers is not None else None) as source:
         conn.send("ready")
         while not conn.poll(0):
             if select.select([source], [], [], 0.05)[0]:
@@ -98,7 +99,7 @@ def _timed_connect(pair: Pair, dst: str) -> tuple[tuple[str, int], float]:
     return client, time.monotonic() - start
 
 
-def _run(pair: Pair, answers: list[str], extra: list[bytes] | None = None) -> tuple[Outcome, list]:
+def _run(pair: Pair, answers: list[str] | None, extra: list[bytes] | None = None) -> tuple[Outcome, list]:
     with in_netns(pair.gateway, _gateway, answers) as child:
         assert child.conn.recv() == "ready"
         clients = [_timed_connect(pair, str(pair.gateway.v4)), _timed_connect(pair, str(pair.gateway.v6))]
@@ -131,6 +132,14 @@ def test_refused_or_failing_record_still_accepts_and_malformed_is_accepted(pair:
     assert [(str(e.src), e.sport) for e in outcome.returned] == [client for client, _ in clients]
     assert (outcome.received, outcome.malformed, outcome.unrecorded, outcome.recorded) == (3, 1, 2, [])
     assert pair.gateway.iptables_packets("filter", "INPUT") == [1]  # the malformed packet went on
+
+
+def test_without_on_event_read_batch_returns_every_event(pair: Pair) -> None:
+    outcome, clients = _run(pair, None)
+    assert outcome.peers == [client for client, _ in clients]
+    assert [(str(e.src), e.sport, e.group, e.tcp_flags) for e in outcome.returned] == [
+        (src, sport, QUEUE, 0x02) for (src, sport), _ in clients]
+    assert (outcome.received, outcome.unrecorded, outcome.held) == (2, 0, [])
 
 
 def test_bypass_lets_mail_through_without_greylogd(pair: Pair) -> None:
