@@ -154,7 +154,16 @@ class _Loader:
             path = self.queue.popleft()
             if path not in self.files:
                 self._parse(_read(path, self.warnings), path)
+        self._note_ineffective()
         return Config(self.tables, self.warnings, self.files)
+
+    def _note_ineffective(self) -> None:
+        """greyd documents grey.low_prio_mx (and its -M writes it) but only reads the top-level key."""
+        grey = self.tables.sections.get("grey")
+        entry = grey.entries.get("low_prio_mx") if grey else None
+        if entry is not None:
+            self.warnings.append(ConfigWarning("greyd ignores low_prio_mx in section grey; only a top-level "
+                                               "low_prio_mx takes effect", entry.file, entry.line, entry.col))
 
     def _parse(self, text: str, name: str) -> None:
         self.files.append(name)

@@ -139,10 +139,14 @@ class Lexer:
         start = self.pos
         match = _INT_RE.match(self.text, start)
         assert match is not None  # next() saw a digit here
-        self.pos = match.end()
-        value = wrap_int32(int(match.group()))
-        if value != int(match.group()):
-            self.warn(start, f"integer {match.group()} does not fit greyd's 32-bit int; greyd reads {value}")
+        self.pos, digits = match.end(), match.group()
+        # 10**32 is a multiple of 2**32, so the last 32 digits decide the wrapped value (and Python refuses
+        # to convert more than 4300 digits at once).
+        value = wrap_int32(int(digits[-32:]))
+        significant = digits.lstrip("0") or "0"
+        if len(significant) > 10 or int(significant) != value:
+            shown = digits if len(digits) <= 40 else f"{digits[:20]}...({len(digits)} digits)"
+            self.warn(start, f"integer {shown} does not fit greyd's 32-bit int; greyd reads {value}")
         return Token(Kind.INT, value, *self.where(start))
 
     def _name(self) -> Token:

@@ -129,3 +129,17 @@ def test_values_are_copies() -> None:
     config = parse("l = [1, 2]\n")
     config.globals["l"].append(3)  # type: ignore[union-attr]
     assert config.globals["l"] == [1, 2]
+
+
+def test_integer_of_thousands_of_digits_wraps_like_c() -> None:
+    config = parse("x = " + "9" * 5000 + "\ny = 007\n", "g.conf")
+    assert dict(config.globals) == {"x": -1, "y": 7}  # (10**5000 - 1) mod 2**32 = 2**32 - 1
+    assert [str(w) for w in config.warnings] == [
+        "g.conf:1:5: integer 99999999999999999999...(5000 digits) does not fit greyd's 32-bit int; "
+        "greyd reads -1"]
+
+
+def test_low_prio_mx_in_section_grey_is_ignored_by_greyd() -> None:
+    config = parse('low_prio_mx = "192.0.2.2"\nsection grey {\n  low_prio_mx = "192.0.2.3"\n}\n', "g.conf")
+    assert [str(w) for w in config.warnings] == [
+        "g.conf:3:3: greyd ignores low_prio_mx in section grey; only a top-level low_prio_mx takes effect"]

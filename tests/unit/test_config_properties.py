@@ -10,7 +10,8 @@ from greylogd.config import parse
 from greylogd.errors import ConfigError
 
 PIECES = st.sampled_from([*"aZ9_ \t\r\n;#\"\\=,{}[]-.%'/é\x00", "section", "blacklist", "whitelist", "x = 1",
-                          "[ 1, \"s\" ]", "4294967297", "\"" + "y" * 300])
+                          "[ 1, \"s\" ]", "4294967297", "\"" + "y" * 300,
+                          "9" * 5000])
 
 
 @settings(max_examples=400, deadline=None)
