@@ -2,7 +2,7 @@
 
 Contract: every packet the kernel logs to one of our groups is either returned as a ConnectionEvent, counted
 in stats.malformed (its payload does not parse), or counted in stats.seq_gaps (the kernel numbered it with
-NFULNL_CFG_F_SEQ but it never reached us: an ENOBUFS overrun, or logged before our callback existed). So
+NFULNL_CFG_F_SEQ but it never reached us: an ENOBUFS overrun, or a message libnfnetlink could not parse). So
 `rule packet counter == stats.received + stats.seq_gaps`, where received includes malformed. A loss at the
 tail of a burst is only visible, as a gap, when the group's next packet arrives. stats.enobufs counts overrun
 reports (not packets); each one doubles the socket receive buffer up to rcvbuf_max. NETLINK_NO_ENOBUFS is
