@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
-from greylogd.config_grammar import Entry, Section, Tables
+from greylogd.config_grammar import Section, Tables
 from greylogd.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -23,12 +23,15 @@ _DERIVED = {"driver": ("", "driver"), "backend": ("", "driver"), "port": ("", "p
 
 
 def _block(kind: str, section: Section) -> list[str]:
-    head = f"[{kind} {section.name}]" if kind != "section" or section.name != "default" else "[globals]"
+    if kind == "section" and section.name == "default":
+        head = "[globals]"  # greyd's implicit section: top-level keys, possibly from several files
+    else:
+        head = f"[{kind} {section.name}]  # {_at(section.file, section.line)}"  # the block that won
     lines = [head]
     for key in sorted(section.entries):
         entry = section.entries[key]
         value = list(entry.value) if isinstance(entry.value, tuple) else entry.value
-        lines.append(f"{key} = {value!r}  # {_where(entry)}")
+        lines.append(f"{key} = {value!r}  # {_at(entry.file, entry.line)}")
     return lines
 
 
@@ -41,14 +44,15 @@ def _raw(tables: Tables) -> list[str]:
     return lines
 
 
-def _where(entry: Entry) -> str:
-    return f"{entry.file}:{entry.line}" if entry.line else entry.file
+def _at(file: str, line: int) -> str:
+    """`file:line`, or just the file for command-line overrides (line 0)."""
+    return f"{file}:{line}" if line else file
 
 
 def _origin(config: Config, section: str, key: str) -> str:
     entry = config.entry(section, key)
     if entry:
-        return _where(entry)
+        return _at(entry.file, entry.line)
     return "default (gethostname())" if key == "hostname" else "default"
 
 

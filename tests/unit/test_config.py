@@ -93,17 +93,17 @@ def test_describe_lists_everything_with_origins() -> None:
 [globals]
 hostname = 'mx1'  # g.conf:1
 
-[section database]
+[section database]  # g.conf:2
 driver = 'greyd_sqlite.so'  # g.conf:3
 path = '/var/lib/greyd'  # g.conf:4
 
-[section grey]
+[section grey]  # g.conf:7
 pass_time = 600  # g.conf:7
 
-[section sync]
+[section sync]  # g.conf:8
 port = '8025'  # g.conf:8
 
-[blacklist nixspam]
+[blacklist nixspam]  # g.conf:6
 method = 'http'  # g.conf:6
 
 # typed settings used by greylogd

@@ -147,6 +147,9 @@ def test_command_line_overrides_replace_single_keys() -> None:
     assert merged.sync_settings().hosts == ("c",)
     assert merged.firewall_settings().track_outbound is False
     assert config.grey_settings().white_expiry == 5  # the original is unchanged
+    lines = merged.describe().splitlines()
+    assert [line for line in lines if "white_expiry" in line] == [
+        "white_expiry = 7200  # command line", "grey.white_expiry = 7200  # command line"]
     with pytest.raises(ConfigError) as raised:
         config.with_overrides({"sync": {"port": "x"}}).sync_settings()
     assert str(raised.value) == ("command line: sync.port must be an integer, not 'x' (greyd would silently "
