@@ -26,6 +26,8 @@ from greylogd.greydb.store import Entry, Store
 from greylogd.ledger.diff import Diff, diff
 from greylogd.ledger.frame import retries_frame, tuples_frame, unix_bound
 from greylogd.ledger.model import Outcome
+from greylogd.ledger.postgres import PostgresLedgerDB, is_dsn
+from greylogd.ledger.sql import LedgerDB
 from greylogd.ledger.sqlite import SqliteLedgerDB
 
 log = logging.getLogger(__name__)
@@ -56,7 +58,9 @@ class PollResult:
 
 
 class Ledger:
-    """greylogd's tuple history in its own SQLite file (created with its directory if missing).
+    """greylogd's tuple history: in its own SQLite file (created with its directory if missing), or, when
+    `path_or_dsn` is a libpq URI (postgresql://user@host:port/dbname), in schema `greylogd` of that
+    PostgreSQL database (created on first use; greyd's tables are never touched).
 
     retention_days bounds the file: prune() deletes closed tuples first seen longer ago than that.
     """
@@ -64,7 +68,8 @@ class Ledger:
     def __init__(self, path_or_dsn: str | os.PathLike[str], *, retention_days: int = 400,
                  busy_timeout: float = 30.0) -> None:
         self.retention_days = retention_days
-        self._db = SqliteLedgerDB(os.fspath(path_or_dsn), busy_timeout)
+        where = os.fspath(path_or_dsn)
+        self._db: LedgerDB = PostgresLedgerDB(where) if is_dsn(where) else SqliteLedgerDB(where, busy_timeout)
 
     def __enter__(self) -> Ledger:
         return self
@@ -102,8 +107,7 @@ class Ledger:
         """The `tuples` frame (analysis.frames.TUPLES) of tuples whose `first` is in [start, end), ordered
         by first. Bounds are tz-aware datetimes or Unix seconds. Open tuples are 'pending', last_seen =
         the last poll, outcome_ts NaT."""
-        rows, _ = self._db.tuples(unix_bound(start), unix_bound(end))
-        return tuples_frame(rows)
+        return tuples_frame(self._db.tuples(unix_bound(start), unix_bound(end)))
 
     def read_retries(self, start: int | datetime | pd.Timestamp,
                      end: int | datetime | pd.Timestamp) -> pd.DataFrame:
