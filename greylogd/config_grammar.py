@@ -163,6 +163,10 @@ class Parser:
         return True
 
     def _section_block(self) -> bool:
+        return self._section_open() and self._section_body()
+
+    def _section_open(self) -> bool:
+        """Keyword, name, `{`; the new block replaces any earlier one of that name right here, as in greyd."""
         keyword = self.curr.kind
         if not (self._at(Kind.SECTION) or self._at(Kind.BLACKLIST) or self._at(Kind.WHITELIST)):
             return False
@@ -179,6 +183,10 @@ class Parser:
         self._section = Section(str(name.value), keyword.value[1:-1], self.lexer.file, name.line)
         self.tables.namespace(keyword)[self._section.name] = self._section
         self._pending = ""
+        return True
+
+    def _section_body(self) -> bool:
+        """At least one assignment; separators are `,`? EOL+; then EOL? `}`."""
         if not self._assignment():
             return False
         while True:
