@@ -79,7 +79,7 @@ def parse_listing(lines: Iterable[str], source: str = "listing") -> tuple[pd.Dat
     frame = pd.DataFrame(rows, columns=frames.ENTRIES_COLUMNS)
     frame.loc[frame["kind"] == "TRAPPED", "pcount"] = "-1"
     text_cols = ["helo", "from", "to"]
-    frame[text_cols] = frame[text_cols].fillna("")
+    frame[text_cols] = frame[text_cols].astype(object).fillna("")
     bad_lines = pd.DataFrame(bad, columns=frames.BAD_LINES_COLUMNS)
     return _typed(frame), frames.typed(bad_lines, frames.BAD_LINES)
 

@@ -73,9 +73,11 @@ def trapped_hosts(trapped: pd.Series, classified: pd.DataFrame | None, entries: 
         counts = None if frame is None else pick(frame).value_counts()
         table[column] = (pd.Series(pd.NA, index=table.index, dtype="Int64") if counts is None
                          else table["ip"].map(counts).fillna(0).astype("Int64"))
-    rows = (entries.loc[entries["kind"].eq("TRAPPED")] if entries is not None
-            else pd.DataFrame({"ip": [], "expire": []}))
-    table["db_expire"] = table["ip"].map(rows.set_index("ip")["expire"]).astype(frames.TS_DTYPE)
+    expire = pd.Series(pd.NaT, index=trapped, dtype=frames.TS_DTYPE)
+    if entries is not None:
+        rows = entries.loc[entries["kind"].eq("TRAPPED")].drop_duplicates("ip").set_index("ip")["expire"]
+        expire = rows.reindex(trapped).astype(frames.TS_DTYPE)
+    table["db_expire"] = expire.to_numpy()
     return table[TRAPPED_COLUMNS]
 
 

@@ -1,0 +1,113 @@
+"""Read the report's sources into analysis.weekly.Inputs: logs, greyd's database, the ledger.
+
+Every source is optional. greyd's database is one of: a greyd SQLite file (`--db greyd.sqlite`), a
+`greydb`/`spamdb` listing saved to a text file (`--db listing.txt`), or the `database` section of a
+greyd.conf (`-f`), which also reaches PostgreSQL and MySQL. The ledger is read for the period before the
+report's period too (week-over-week). Without a ledger, the GREY rows of the DB snapshot stand in for
+it and the report says which hours they cover. Unreadable sources raise InputError (one line).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from greylogd.analysis import frames
+from greylogd.analysis.greyddb import entries_frame, read_listing, tuples_from_snapshot
+from greylogd.analysis.greydlog import read_greydlog
+from greylogd.analysis.kernlog import read_kernlog
+from greylogd.analysis.period import Period
+from greylogd.analysis.weekly import Inputs
+from greylogd.config import Config
+from greylogd.errors import GreylogdError, InputError
+from greylogd.greydb.open import open_store
+from greylogd.greydb.sqlite import SqliteStore
+from greylogd.ledger import Ledger
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """What the command line named. config is the parsed greyd.conf (-f), used for `database`; log_tz is
+    the zone of RFC 3164 syslog stamps (None: this machine's zone)."""
+
+    kernel_logs: tuple[Path, ...] = ()
+    greyd_logs: tuple[Path, ...] = ()
+    journals: tuple[Path, ...] = ()
+    db: Path | None = None
+    config: Config | None = None
+    ledger: Path | None = None
+    log_tz: str | None = None
+
+    def any_db(self) -> bool:
+        return self.db is not None or (self.config is not None and "database" in self.config.sections)
+
+
+def _snapshot(sources: Sources) -> tuple[pd.DataFrame, pd.Timestamp, pd.DataFrame | None]:
+    """(entries, snapshot time, bad lines or None) from --db or -f's database section."""
+    path = sources.db
+    if path is not None:
+        try:
+            is_sqlite = path.open("rb").read(16) == SQLITE_MAGIC
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read greyd database: {exc.strerror}") from exc
+        if not is_sqlite:
+            entries, bad, taken = read_listing(path)
+            return entries, taken, bad
+        store = SqliteStore(str(path.parent), path.name)
+    else:
+        assert sources.config is not None
+        store = open_store(sources.config.database_settings())
+    try:
+        taken = pd.Timestamp.now(tz="UTC").floor("s")
+        return entries_frame(store.snapshot()), taken, None
+    except GreylogdError as exc:
+        raise InputError(f"greyd database: {exc}") from exc
+    finally:
+        store.close()
+
+
+def _ledger_tuples(path: Path, period: Period) -> pd.DataFrame:
+    if not path.exists():
+        raise InputError(f"{path}: ledger not found")
+    with Ledger(path) as ledger:
+        return ledger.read_tuples(period.previous().start, period.end)
+
+
+def load_inputs(sources: Sources, period: Period) -> Inputs:
+    """Read every named source (see module docstring); logs are read whole and cut to the period later."""
+    bad: list[pd.DataFrame] = []
+    entries = taken = tuples = None
+    if sources.any_db():
+        entries, taken, listing_bad = _snapshot(sources)
+        bad += [] if listing_bad is None else [listing_bad]
+    tuples_source = "ledger"
+    if sources.ledger is not None:
+        tuples = _ledger_tuples(sources.ledger, period)
+    elif entries is not None and entries["kind"].eq("GREY").any():
+        tuples, tuples_source = tuples_from_snapshot(entries, taken), "greyd db snapshot"
+    connections, events = _logs(sources, bad)
+    bad_lines = pd.concat(bad, ignore_index=True) if bad else frames.empty(frames.BAD_LINES)
+    return Inputs(connections, events, entries, taken, tuples, bad_lines, tuples_source)
+
+
+def _logs(sources: Sources, bad: list[pd.DataFrame]) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """(connections, greyd_events) from the kernel, greyd and journal logs; None for a source not given.
+
+    A journal export carries both kernel and greyd lines, so it feeds both readers.
+    """
+    kernel = [*sources.kernel_logs, *sources.journals]
+    greyd = [*sources.greyd_logs, *sources.journals]
+    connections = events = None
+    if kernel:
+        kernlog = read_kernlog(kernel, tz=sources.log_tz)
+        connections = kernlog.connections
+        bad.append(kernlog.bad_lines)
+    if greyd:
+        greydlog = read_greydlog(greyd, tz=sources.log_tz)
+        events = greydlog.events
+        bad.append(greydlog.bad_lines)
+    return connections, events
