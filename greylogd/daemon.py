@@ -121,10 +121,19 @@ class Daemon:
         return True
 
     def _drain_kernel_queue(self) -> None:
-        """Read until the kernel's NFLOG flush timeout has passed: packets it still holds (below the queue
-        threshold) reach us only then, and would be lost if the socket closed first."""
-        end = self.clock.monotonic() + self.settings.own.nflog_timeout / 100 + 0.05
-        while self._read_capture() and self.clock.monotonic() < end:
+        """Read until no event has arrived for the kernel's NFLOG flush timeout (capped at 5 s more): a
+        partial batch the kernel still holds reaches us only when that timer fires, and would be lost if
+        the socket closed first."""
+        quiet = self.settings.own.nflog_timeout / 100 + 0.05
+        now = self.clock.monotonic()
+        last_event, cap = now, now + quiet + 5
+        while now - last_event < quiet and now < cap:
+            before = self.refresher.stats.received
+            if not self._read_capture():
+                return
+            now = self.clock.monotonic()
+            if self.refresher.stats.received != before:
+                last_event = now
             time.sleep(0.02)
 
     def _handle_signals(self) -> None:
@@ -154,7 +163,7 @@ class Daemon:
         if self.sync is not None:
             self.sync.close()
         self.sync = parts.open_sync(new)
-        if (old.groups, old.backend, old.own) != (new.groups, new.backend, new.own):
+        if _capture_key(old) != _capture_key(new):
             self._reopen_capture()
         if old.own.metrics_port != new.own.metrics_port:
             log.warning("greylogd.metrics_port changes take effect at the next restart")
@@ -199,3 +208,7 @@ class Daemon:
             close()
         log.info("exiting")
 
+
+def _capture_key(s: DaemonSettings) -> tuple[object, ...]:
+    """The settings whose change needs the capture rebound (a short window without a listener)."""
+    return (s.groups, s.backend, s.own.queue_num, s.own.nflog_qthreshold, s.own.nflog_timeout)

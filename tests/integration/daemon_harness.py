@@ -60,6 +60,16 @@ def white_rows(db: Path) -> dict[str, tuple[int, int, int, int, int]]:
     return {ip: tuple(rest) for ip, *rest in rows}
 
 
+def pcount_total(db: Path) -> int:
+    """Sum of pcount over IP rows; 0 while the daemon has not created greyd's tables yet."""
+    try:
+        return sum(row[4] for row in white_rows(db).values()) if db.exists() else 0
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return 0
+        raise
+
+
 CONF = """\
 section firewall {{
   driver = "/usr/lib/greyd/greyd_netfilter.so"

@@ -15,7 +15,14 @@ import time
 import pytest
 
 from greylogd import sync
-from tests.integration.daemon_harness import GREYLOGD, Site, install_rules, rule_counts, white_rows
+from tests.integration.daemon_harness import (
+    GREYLOGD,
+    Site,
+    install_rules,
+    pcount_total,
+    rule_counts,
+    white_rows,
+)
 from tests.integration.netns import in_netns, netns_pair, send_raw, syn_packets
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
@@ -51,7 +58,7 @@ def _connect_out(conn, address: str, count: int) -> None:
 def _wait_for_pcount(site: Site, total: int, timeout: float = 15) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if site.db.exists() and sum(r[4] for r in white_rows(site.db).values()) >= total:
+        if pcount_total(site.db) >= total:
             return
         time.sleep(0.1)
 
