@@ -3,21 +3,22 @@
 Each server gets its own data directory, Unix socket directory and a free TCP port on 127.0.0.1; nothing
 touches the system's own instances. As root, PostgreSQL runs as `postgres` and MariaDB as `mysql` (both
 refuse root); otherwise as the invoking user. Use the session fixtures `postgres_server` /
-`mariadb_server` in tests (import them into the test module), or the classes as context managers
-(bench/store_refresh.py). Tests using them are marked @pytest.mark.server.
+`mariadb_server` in tests (import them into the test module; one server per process, stopped at exit),
+or the classes as context managers (bench/store_refresh.py). Tests using them are marked @pytest.mark.server.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 import psycopg
 import pymysql
@@ -66,6 +67,9 @@ class _Server:
 
     def stop(self) -> None:
         raise NotImplementedError
+
+
+ServerT = TypeVar("ServerT", bound=_Server)
 
 
 class PostgresServer(_Server):
@@ -179,15 +183,30 @@ class MariadbServer(_Server):
                     cur.execute(statement)
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """One PostgreSQL for the whole session; tests reset the `greyd` database's tables themselves."""
-    with PostgresServer() as server:
-        yield server
+_SHARED: dict[type[_Server], _Server] = {}
+
+
+def shared(cls: type[ServerT]) -> ServerT:
+    """The one running instance of `cls` for this process: started on first use, stopped at exit.
+
+    A module-level singleton rather than a plain session fixture because test modules import the fixtures
+    below, and pytest would otherwise start one server per importing module.
+    """
+    if cls not in _SHARED:
+        server = cls()
+        atexit.register(server.__exit__, None, None, None)
+        server.start()
+        _SHARED[cls] = server
+    return _SHARED[cls]  # type: ignore[return-value]
 
 
 @pytest.fixture(scope="session")
-def mariadb_server() -> Iterator[MariadbServer]:
-    """One MariaDB for the whole session; tests reset the `greyd` database's tables themselves."""
-    with MariadbServer() as server:
-        yield server
+def postgres_server() -> PostgresServer:
+    """The shared PostgreSQL; tests reset the `greyd` database's tables themselves."""
+    return shared(PostgresServer)
+
+
+@pytest.fixture(scope="session")
+def mariadb_server() -> MariadbServer:
+    """The shared MariaDB; tests reset the `greyd` database's tables themselves."""
+    return shared(MariadbServer)
