@@ -25,7 +25,7 @@ import pandas as pd
 from greylogd.greydb.store import Entry, Store
 from greylogd.ledger.diff import Diff, diff
 from greylogd.ledger.frame import retries_frame, tuples_frame, unix_bound
-from greylogd.ledger.model import Outcome
+from greylogd.ledger.model import Outcome, TupleState
 from greylogd.ledger.postgres import PostgresLedgerDB, is_dsn
 from greylogd.ledger.sql import LedgerDB
 from greylogd.ledger.sqlite import SqliteLedgerDB
@@ -70,6 +70,9 @@ class Ledger:
         self.retention_days = retention_days
         where = os.fspath(path_or_dsn)
         self._db: LedgerDB = PostgresLedgerDB(where) if is_dsn(where) else SqliteLedgerDB(where, busy_timeout)
+        # The open tuples after the last poll this object applied, tagged with the stored generation it
+        # produced: reused while no other process has polled in between (saves reloading them every poll).
+        self._open: tuple[int, list[TupleState]] | None = None
 
     def __enter__(self) -> Ledger:
         return self
@@ -93,13 +96,15 @@ class Ledger:
     def observe(self, entries: list[Entry], now: int) -> PollResult:
         """Record a snapshot of greyd's rows read at `now` (Unix s); the demo simulator calls it directly."""
         with self._db.write() as cur:
-            last = self._db.last_poll(cur)
+            last, generation = self._db.position(cur)
             if last is not None and now < last:
                 log.warning("ledger: snapshot at %d is older than the last poll at %d, skipped", now, last)
                 return PollResult(observed_at=now, skipped=True)
-            opened = [] if last is None else self._db.load_open(cur, last)
-            changes = diff(opened, entries, now)
+            cached = self._open is not None and self._open[0] == generation
+            opened = self._open[1] if self._open is not None and cached else self._db.load_open(cur)
+            changes = diff(opened, entries, now, last)
             self._db.apply(cur, changes, now)
+        self._open = (generation + 1, changes.open_after(opened))
         return PollResult.of(changes, len(opened), now)
 
     def read_tuples(self, start: int | datetime | pd.Timestamp,

@@ -24,7 +24,8 @@ TupleKey = tuple[str, str, str, str, int]
 
 @dataclass(frozen=True, slots=True)
 class TupleState:
-    """What the ledger knows of one GREY tuple: greyd's columns as last seen, plus when we saw it.
+    """What the ledger knows of one open GREY tuple: greyd's columns as last seen, plus when it was first
+    seen. Every open tuple was seen at the last poll, so that time is not stored per tuple.
 
     trapped_at is the first poll that saw a TRAPPED row for the tuple's IP while the tuple was open.
     """
@@ -38,7 +39,6 @@ class TupleState:
     expire: int
     bcount: int
     first_seen: int
-    last_seen: int
     trapped_at: int | None = None
 
     @property

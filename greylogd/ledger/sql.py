@@ -1,8 +1,10 @@
 """The ledger's tables and statements, shared by its SQLite file and its PostgreSQL schema.
 
 Tables: `tuples` (one row per tuple identity, outcome NULL while open), `retries` (one row per observed
-bcount increase) and `meta` (`last_poll`). Open tuples were all present at the last poll, so their
-last_seen is meta.last_poll and is not rewritten every poll; closed tuples store their own. Indexes serve
+bcount increase) and `meta` (`last_poll`, and `generation`, bumped by every poll so that a Ledger can
+tell whether its in-memory copy of the open tuples is still the stored one). Open tuples were all
+present at the last poll, so their last_seen is meta.last_poll and is not rewritten every poll; closed
+tuples store their own. Indexes serve
 the report's queries (first in a period, retries by ts) and the poll (open tuples). Times are Unix s (UTC).
 
 Backends subclass LedgerDB and provide `write()` (a transaction that also serialises pollers), `read()`,
@@ -19,6 +21,7 @@ from greylogd.ledger.diff import Diff
 from greylogd.ledger.model import Closed, Retry, TupleState
 
 STATE = "ip, helo, mail_from, rcpt_to, first, pass, expire, bcount, first_seen, last_seen, trapped_at"
+OPEN = "ip, helo, mail_from, rcpt_to, first, pass, expire, bcount, first_seen, trapped_at"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS {p}tuples (
     id {id},
@@ -34,7 +37,8 @@ CREATE TABLE IF NOT EXISTS {p}retries (
     ts {i} NOT NULL, observed_at {i} NOT NULL, bcount {i} NOT NULL);
 CREATE INDEX IF NOT EXISTS retries_tuple ON {p}retries (tuple_id);
 CREATE INDEX IF NOT EXISTS retries_ts ON {p}retries (ts);
-CREATE TABLE IF NOT EXISTS {p}meta (name TEXT PRIMARY KEY, value {i} NOT NULL)"""
+CREATE TABLE IF NOT EXISTS {p}meta (name TEXT PRIMARY KEY, value {i} NOT NULL);
+INSERT INTO {p}meta (name, value) VALUES ('generation', 0) ON CONFLICT (name) DO NOTHING"""
 
 
 @dataclass(frozen=True)
@@ -42,8 +46,9 @@ class Statements:
     """The SQL texts for one backend (see the module docstring)."""
 
     schema: tuple[str, ...]
-    last_poll: str
+    position: str
     set_last_poll: str
+    bump: str
     load_open: str
     insert: str
     update: str
@@ -60,10 +65,11 @@ def statements(q: str, p: str, id_decl: str, int_type: str) -> Statements:
     schema = SCHEMA.format(p=p, id=id_decl, i=int_type)
     return Statements(
         schema=tuple(s.strip() for s in schema.split(";")),
-        last_poll=f"SELECT value FROM {p}meta WHERE name = 'last_poll'",
+        position=f"SELECT name, value FROM {p}meta WHERE name IN ('last_poll', 'generation')",
         set_last_poll=(f"INSERT INTO {p}meta (name, value) VALUES ('last_poll', {q}) "
                        "ON CONFLICT (name) DO UPDATE SET value = excluded.value"),
-        load_open=f"SELECT {STATE} FROM {p}tuples WHERE outcome IS NULL",
+        bump=f"UPDATE {p}meta SET value = value + 1 WHERE name = 'generation'",
+        load_open=f"SELECT {OPEN} FROM {p}tuples WHERE outcome IS NULL",
         insert=(f"INSERT INTO {p}tuples ({STATE}) VALUES ({', '.join([q] * 11)}) "
                 "ON CONFLICT (ip, helo, mail_from, rcpt_to, first) DO UPDATE SET pass = excluded.pass, "
                 "expire = excluded.expire, bcount = excluded.bcount, last_seen = excluded.last_seen, "
@@ -97,25 +103,27 @@ class LedgerDB:
     def close(self) -> None:
         raise NotImplementedError
 
-    def last_poll(self, cur: Any) -> int | None:
-        row = cur.execute(self.sql.last_poll).fetchone()
-        return None if row is None else int(row[0])
+    def position(self, cur: Any) -> tuple[int | None, int]:
+        """(last_poll or None before the first poll, generation)."""
+        values = dict(cur.execute(self.sql.position).fetchall())
+        return values.get("last_poll"), values["generation"]
 
-    def load_open(self, cur: Any, last_poll: int) -> list[TupleState]:
+    def load_open(self, cur: Any) -> list[TupleState]:
         """The open tuples as the last poll left them (the persisted 'last snapshot')."""
-        rows = cur.execute(self.sql.load_open).fetchall()
-        return [TupleState(*row[:9], last_seen=last_poll, trapped_at=row[10]) for row in rows]
+        return [TupleState(*row) for row in cur.execute(self.sql.load_open).fetchall()]
 
     def apply(self, cur: Any, diff: Diff, now: int) -> None:
-        """Write one poll's diff and move last_poll to `now`, inside the caller's write transaction."""
+        """Write one poll's diff, move last_poll to `now` and bump the generation, inside the caller's write
+        transaction. New tuples are last seen now, closed ones at the previous poll (diff.since)."""
         for sql, rows in ((self.sql.insert, [_state_row(s) for s in diff.new]),
                           (self.sql.update, [(s.pass_, s.expire, s.bcount, s.trapped_at, *s.key)
                                              for s in diff.changed]),
-                          (self.sql.close, [_closed_row(c) for c in diff.closed]),
+                          (self.sql.close, [_closed_row(c, diff.since) for c in diff.closed]),
                           (self.sql.retry, [_retry_row(r) for r in diff.retries])):
             if rows:
                 cur.executemany(sql, rows)
         cur.execute(self.sql.set_last_poll, (now,))
+        cur.execute(self.sql.bump)
 
     def prune(self, cutoff: int) -> int:
         """Delete closed tuples first seen before `cutoff` (their retries cascade); returns how many."""
@@ -127,7 +135,7 @@ class LedgerDB:
         """Rows (ip, helo, from, to, first, last_seen, pass, bcount, outcome, outcome_ts), first in
         [start, end), read in one transaction with the last poll time they depend on."""
         with self.read() as cur:
-            return cur.execute(self.sql.tuples, (self.last_poll(cur), start, end)).fetchall()
+            return cur.execute(self.sql.tuples, (self.position(cur)[0], start, end)).fetchall()
 
     def retries(self, start: int, end: int) -> list[tuple[Any, ...]]:
         """Rows (ip, helo, from, to, first, ts, observed_at, bcount) of retries with ts in [start, end)."""
@@ -136,12 +144,12 @@ class LedgerDB:
 
 
 def _state_row(s: TupleState) -> tuple[object, ...]:
-    return (*s.key, s.pass_, s.expire, s.bcount, s.first_seen, s.last_seen, s.trapped_at)
+    return (*s.key, s.pass_, s.expire, s.bcount, s.first_seen, s.first_seen, s.trapped_at)
 
 
-def _closed_row(c: Closed) -> tuple[object, ...]:
+def _closed_row(c: Closed, last_seen: int | None) -> tuple[object, ...]:
     s = c.state
-    return (s.pass_, s.bcount, s.last_seen, c.outcome.value, c.outcome_ts, *s.key)
+    return (s.pass_, s.bcount, last_seen, c.outcome.value, c.outcome_ts, *s.key)
 
 
 def _retry_row(r: Retry) -> tuple[object, ...]:

@@ -32,6 +32,7 @@ class SqliteLedgerDB(LedgerDB):
             self._conn = sqlite3.connect(self.where, timeout=busy_timeout, isolation_level=None)
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA foreign_keys = ON")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
             with self.write() as cur:
                 for statement in self.sql.schema:
                     cur.execute(statement)

@@ -21,7 +21,8 @@ at `now`, with R the IP row of T.ip in the same snapshot (if any), the rules in 
    - T.pass < T.expire: T had qualified and nothing blocked it, so the first scan after `pass` promoted it;
      its WHITE row is gone again (a white_expiry shorter than the interval, or deleted). Heuristic: promoted.
    - else expired at T.expire.
-Promoted outcome_ts = now: the scan ran in (last_seen, now], at most one poll interval earlier.
+Promoted outcome_ts = now: the scan ran in (since, now], at most one poll interval earlier (`since` is the
+previous poll, when every vanished tuple was last seen).
 """
 
 from __future__ import annotations
@@ -44,25 +45,25 @@ class Verdicts:
     retries: list[Retry] = field(default_factory=list)
 
 
-def close_vanished(vanished: Iterable[TupleState], rows: dict[str, Entry], now: int) -> Verdicts:
+def close_vanished(vanished: Iterable[TupleState], rows: dict[str, Entry], now: int, since: int) -> Verdicts:
     """Decide the outcome of every vanished tuple, one IP at a time (rules in the module docstring)."""
     by_ip: dict[str, list[TupleState]] = defaultdict(list)
     for state in vanished:
         by_ip[state.ip].append(state)
     out = Verdicts()
     for ip, states in by_ip.items():
-        _close_ip(out, states, rows.get(ip), now)
+        _close_ip(out, states, rows.get(ip), now, since)
     return out
 
 
-def _close_ip(out: Verdicts, states: list[TupleState], row: Entry | None, now: int) -> None:
+def _close_ip(out: Verdicts, states: list[TupleState], row: Entry | None, now: int, since: int) -> None:
     winner = _winner(states, row)
     for state in states:
         if state.trapped_at is not None or (row is not None and row.kind is Kind.TRAPPED):
             trapped_at = now if state.trapped_at is None else state.trapped_at
             out.closed.append(Closed(state, Outcome.TRAPPED, trapped_at))
         elif state is winner and row is not None:
-            _promote_winner(out, state, row, now)
+            _promote_winner(out, state, row, now, since)
         elif row is not None and winner is None:
             out.closed.append(_expired(state, now))
         else:
@@ -77,9 +78,9 @@ def _winner(states: list[TupleState], row: Entry | None) -> TupleState | None:
     return max(found, key=lambda s: (s.bcount == row.bcount, s.pass_ == row.pass_), default=None)
 
 
-def _promote_winner(out: Verdicts, state: TupleState, row: Entry, now: int) -> None:
+def _promote_winner(out: Verdicts, state: TupleState, row: Entry, now: int, since: int) -> None:
     if row.bcount > state.bcount:
-        ts = retry_ts(state.pass_, row.pass_, state.last_seen, now)
+        ts = retry_ts(state.pass_, row.pass_, since, now)
         out.retries.append(Retry(state.key, ts, now, row.bcount))
     final = replace(state, pass_=row.pass_, bcount=row.bcount)
     out.closed.append(Closed(final, Outcome.PROMOTED, now))

@@ -159,3 +159,19 @@ def test_a_snapshot_older_than_the_last_poll_is_skipped(tmp_path: Path) -> None:
         assert ledger.observe([], T0 + 40) == PollResult(observed_at=T0 + 40, promoted=1)
     store.close()
     sim.close()
+
+
+def test_a_second_poller_on_the_same_ledger_is_seen_by_the_first(tmp_path: Path) -> None:
+    """Daemon and cron on one file: each Ledger reloads the open tuples when the other has polled."""
+    sim = GreydSim(tmp_path / "greyd")
+    store = SqliteStore(str(tmp_path / "greyd"), "greyd.sqlite")
+    sim.grey(*A, T0)
+    sim.grey(*A, T0 + 1600)
+    with Ledger(tmp_path / "ledger.sqlite") as daemon, Ledger(tmp_path / "ledger.sqlite") as cron:
+        assert daemon.poll(store, T0 + 1610) == PollResult(new=1, pending=1, observed_at=T0 + 1610)
+        sim.scan(T0 + 1620)
+        assert cron.poll(store, T0 + 1630) == PollResult(promoted=1, observed_at=T0 + 1630)
+        assert daemon.poll(store, T0 + 1650) == PollResult(observed_at=T0 + 1650)
+        assert outcomes(daemon) == [("promoted", utc(T0 + 1610), utc(T0 + 1630))]
+    store.close()
+    sim.close()
