@@ -7,6 +7,7 @@ working; --json and --print-schema are greylogd's additions.
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 import time
 from collections.abc import Sequence
@@ -113,6 +114,8 @@ def _run(args: argparse.Namespace) -> int:
     store = open_store(conf.database_settings())
     try:
         if not (args.add or args.delete):
+            if isinstance(sys.stdout, io.TextIOWrapper):  # raw network bytes back out as greydb prints them
+                sys.stdout.reconfigure(errors="surrogateescape")
             write_listing(store.iter_entries(), sys.stdout, as_json=args.json)
             return 0
         grey = conf.grey_settings()

@@ -2,7 +2,9 @@
 
 One line per row, `|`-separated, no header, times in Unix seconds (UTC), in the order Store.snapshot()
 returns (greyd's SQLite order). Fields are printed verbatim like greydb does: a `|` or newline inside a
-HELO or address is not escaped (use --json when the output is parsed by a program).
+HELO or address is not escaped, and bytes that are not UTF-8 (surrogate-escaped by the SQLite driver) go
+out unchanged when the stream uses errors="surrogateescape". Use --json when a program parses the output:
+it is pure ASCII, with such bytes as \\udcXX escapes.
 """
 
 from __future__ import annotations
@@ -32,8 +34,7 @@ def entry_json(e: Entry) -> str:
     SQLite and for SPAMTRAP/DOMAIN)."""
     return json.dumps({"kind": e.kind.value, "ip": e.ip, "helo": e.helo, "from": e.mail_from,
                        "to": e.rcpt_to, "first": e.first, "pass": e.pass_, "expire": e.expire,
-                       "bcount": e.bcount, "pcount": e.pcount, "greyd_host": e.greyd_host},
-                      ensure_ascii=False)
+                       "bcount": e.bcount, "pcount": e.pcount, "greyd_host": e.greyd_host})
 
 
 def write_listing(entries: Iterable[Entry], out: TextIO, *, as_json: bool = False) -> int:

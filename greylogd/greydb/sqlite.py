@@ -41,6 +41,7 @@ class SqliteStore(SqlStore):
         try:
             _make_dir(path)
             self._conn = sqlite3.connect(self.file, timeout=busy_timeout, isolation_level=None)
+            self._conn.text_factory = _decode
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{self.file}: cannot open greyd's database: {exc}") from exc
         try:
@@ -97,6 +98,12 @@ class SqliteStore(SqlStore):
 
     def close(self) -> None:
         self._conn.close()
+
+
+def _decode(raw: bytes) -> str:
+    """greyd stores HELO/addresses as raw bytes from the network: undecodable bytes become surrogates
+    (surrogateescape), so one hostile HELO neither breaks a snapshot nor changes what greylogd-db prints."""
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def _make_dir(path: str) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -120,3 +123,17 @@ def test_postgresql_from_greyd_conf(postgres_server: PostgresServer, tmp_path: P
     assert capsys.readouterr().err == (
         f"greylogd-db: postgresql://127.0.0.1:{postgres_server.port}/greyd: table entries has no column "
         "greyd_host; load greyd's schema: greylogd-db --print-schema postgresql | psql <database>\n")
+
+
+def test_listing_prints_a_non_utf8_helo_byte_for_byte(sqlite_conf: Path) -> None:
+    _store(sqlite_conf).close()  # creates greyd's tables
+    conn = sqlite3.connect(sqlite_conf.parent / "db" / "greyd.sqlite")
+    with conn:  # what greyd's C reader stores for `HELO mx\xff|x`: the raw bytes
+        conn.execute("INSERT INTO entries VALUES (?, ?, 'a@x.org', 'b@y.org', 1, 2, 3, 1, 0)",
+                     ("192.0.2.1", b"mx\xff|x"))
+        conn.execute("UPDATE entries SET helo = CAST(helo AS TEXT)")
+    conn.close()
+    listing = subprocess.run([sys.executable, "-c", "import sys; from greylogd.cli.db import main; "
+                              "sys.exit(main())", "-f", str(sqlite_conf)], capture_output=True, check=True)
+    assert listing.stdout == b"GREY|192.0.2.1|mx\xff|x|a@x.org|b@y.org|1|2|3|1|0\n"
+    assert listing.stderr == b""

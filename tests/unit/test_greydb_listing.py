@@ -52,4 +52,5 @@ def test_json_lines_carry_every_field() -> None:
         {"kind": "WHITE", "ip": "192.0.2.9", "helo": "", "from": "", "to": "", "first": 5, "pass": 6,
          "expire": 7, "bcount": 0, "pcount": 2, "greyd_host": "mx1"},
     ]
-    assert entry_json(Entry(Kind.SPAMTRAP, "é@x", pcount=-2)).startswith('{"kind": "SPAMTRAP", "ip": "é@x"')
+    assert entry_json(Entry(Kind.SPAMTRAP, "é@x\udcff", pcount=-2)).startswith(
+        '{"kind": "SPAMTRAP", "ip": "\\u00e9@x\\udcff"')
