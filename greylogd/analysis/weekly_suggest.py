@@ -13,6 +13,7 @@ import pandas as pd
 
 from greylogd.analysis.weekly_tuples import NULL_SENDER
 
+COMMENT_MAX = 64
 SUGGESTION_COLUMNS = ["domain", "reason", "promoted", "abandoned", "rotated_pairs", "delay_p50",
                       "delay_p90", "nets", "greyd_line"]
 
@@ -28,9 +29,10 @@ def greyd_line(domain: str, nets: list[str], reason: str) -> str:
     """The whitelist-file block for one domain: a comment naming it, then one network per line.
 
     `domain` is text from the network (a sender's from): line breaks are removed so that it cannot add
-    lines of its own to a file greyd reads.
+    lines of its own to a file greyd reads, and it is cut to COMMENT_MAX characters.
     """
     safe = " ".join(domain.split())
+    safe = safe if len(safe) <= COMMENT_MAX else safe[: COMMENT_MAX - 3] + "..."
     return "\n".join([f"# {safe}: {reason}", *nets])
 
 

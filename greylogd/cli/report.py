@@ -75,6 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     add("--mail", action="store_true", help="mail the report as configured in -f's section report")
     add("--demo", action="store_true", help="simulate a week (greylogd.demo) into DIR/demo and report on it")
     add("--seed", type=int, default=1, help="--demo: random seed (default 1)")
+    add("--demo-connections", type=int, metavar="N", help="--demo: about N kernel-logged connections "
+        "(default: the demo's own, 20000)")
     add("-v", "--verbose", action="store_true", help="log progress to stderr")
     return parser
 
@@ -101,14 +103,17 @@ def _settings(config: Config | None) -> WeeklySettings:
 
 
 def _demo_sources(args: argparse.Namespace) -> tuple[Sources, Period]:
+    """Simulate a week into OUT/demo; the period is the simulated one, named like any other."""
     from greylogd.demo import build_world
 
     out = args.out / "demo"
-    world = build_world(out, seed=args.seed)
+    size = {} if args.demo_connections is None else {"connections": args.demo_connections}
+    world = build_world(out, seed=args.seed, **size)
     print(f"demo world built in {out}")
+    last_day = (world.end - pd.Timedelta(days=1)).date()
     sources = Sources(kernel_logs=(world.kern_log,), greyd_logs=(world.greyd_log,), db=world.greyd_db,
                       ledger=world.ledger, log_tz="UTC")
-    return sources, world.period
+    return sources, parse_period(f"{world.start.date()}..{last_day}", "UTC")
 
 
 def _run(args: argparse.Namespace, formats: set[str]) -> list[Path]:
@@ -147,10 +152,19 @@ def main(argv: list[str] | None = None) -> int:
     except GreylogdError as exc:
         print(f"greylogd-report: error: {exc}", file=sys.stderr)
         return 1
-    print(f"report written to {written[0].parent if written else args.out}:")
-    for path in written:
-        print(f"  {path}")
+    _print_written(written)
     return 0
+
+
+def _print_written(written: list[Path]) -> None:
+    """Where the report landed: the documents one per line, the table files as counts."""
+    print(f"report written to {written[0].parent}/")
+    for path in written:
+        if path.suffix in (".pdf", ".html", ".json"):
+            print(f"  {path}")
+    for suffix in (".csv", ".parquet"):
+        if count := sum(p.suffix == suffix for p in written):
+            print(f"  {count} tables as {suffix[1:].upper()} ({written[0].parent}/*{suffix})")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from greylogd.analysis.weekly import WeeklyReport
-from greylogd.report.tables import clean_text, data_tables
+from greylogd.report.tables import clean_text, data_tables, encodable
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -24,7 +24,7 @@ def neutralise(value: object) -> object:
     """A CSV cell value: text made encodable and formula-safe; anything else unchanged."""
     if not isinstance(value, str):
         return value
-    text = value.encode("utf-8", "replace").decode("utf-8")
+    text = encodable(value)
     return "'" + text if text.startswith(FORMULA_START) else text
 
 

@@ -17,6 +17,7 @@ from greylogd.analysis.weekly import WeeklyReport
 
 CELL_MAX = 80
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 # field, title, what it shows; delay columns are seconds in the data and minutes on display
 SECTIONS = [
     ("headline", "Headline figures", "This period, the one before, and the change."),
@@ -49,11 +50,15 @@ class Section:
     display: pd.DataFrame | None
 
 
+def encodable(text: str) -> str:
+    """`text` with lone surrogates (undecodable bytes smuggled through Python) replaced by U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def clean_text(value: object, limit: int | None = CELL_MAX) -> str:
     """Text safe for any renderer: lone surrogates -> U+FFFD, control characters (but tab and newline)
     -> U+FFFD, then cut to `limit` characters with an ellipsis. HTML/CSV escaping is still required."""
-    text = str(value).encode("utf-8", "replace").decode("utf-8")
-    text = _CONTROL.sub("\ufffd", text)
+    text = _CONTROL.sub("\ufffd", encodable(str(value)))
     if limit is not None and len(text) > limit:
         text = text[: limit - 1] + "\u2026"
     return text
