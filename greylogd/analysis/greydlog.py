@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from greylogd.analysis import frames
-from greylogd.analysis.headers import SourceOptions, envelopes, sniff
+from greylogd.analysis.headers import SourceOptions, envelopes, sniff, to_int
 from greylogd.analysis.kernlog import normalise_addresses
 from greylogd.analysis.sources import CHUNK_BYTES, Envelopes, bad_lines, iter_envelopes
 
@@ -129,7 +129,7 @@ def parse_chunk(chunk: Envelopes) -> _Parsed:
     reasons[table.index[table["kind"] == "bad address"]] = "invalid address"
     events = table[~table["kind"].isin(["malformed", "bad address"])]
     events = events.assign(ts=frame["ts"], host=frame["host"], program=frame["program"],
-                           pid=pd.to_numeric(frame["pid"].loc[events.index]), message=frame["message"])
+                           pid=to_int(frame["pid"].loc[events.index], 2**31), message=frame["message"])
     return _Parsed(frames.typed(events, frames.GREYD_EVENTS), bad_lines(chunk.source, frame, reasons),
                    len(frame), int((~ours & ~headless).sum()))
 
@@ -159,9 +159,9 @@ def _normalise(table: pd.DataFrame) -> pd.DataFrame:
     table.loc[table["ip"].notna() & ip.isna(), "kind"] = "bad address"
     in_conn = table["kind"].isin(["connected", "disconnected"])
     lists = table["lists"].fillna("").str.strip()
-    return table.assign(ip=ip, lists=lists.where(in_conn), duration_s=pd.to_numeric(table["duration_s"]),
-                        clients=pd.to_numeric(table["clients"]),
-                        black_clients=pd.to_numeric(table["black_clients"]))
+    return table.assign(ip=ip, lists=lists.where(in_conn), duration_s=to_int(table["duration_s"], 2**62),
+                        clients=to_int(table["clients"], 2**31),
+                        black_clients=to_int(table["black_clients"], 2**31))
 
 
 def _combine(parts: list[_Parsed]) -> GreydlogResult:

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from greylogd.analysis.frames import TS_DTYPE
 
 ENVELOPE = ["line", "raw", "ts", "host", "program", "pid", "message"]
-_PROG = r"(?:(?P<program>[^ :\[\]]+)(?:\[(?P<pid>[0-9]+)\])?: )?"
+_PROG = r"(?:(?P<program>[^ :\[\]]+)(?:\[(?P<pid>[0-9]{1,10})\])?: )?"
 HEADERS = {
     "rfc5424": r"^<(?P<pri>[0-9]{1,3})>1 (?P<stamp>[^ ]+) (?P<host>[^ ]+) (?P<program>[^ ]+) "
                r"(?P<pid>[^ ]+) [^ ]+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?(?P<message>.*)",
@@ -103,18 +103,18 @@ def _rfc3164(stamp: pd.Series, mtime: datetime, options: SourceOptions) -> pd.Se
 
 
 def _uptime_us(micros: pd.Series, options: SourceOptions) -> pd.Series:
-    """Boot time plus microseconds of uptime, UTC."""
+    """Boot time plus microseconds of uptime (below 10**16, about 300 years), UTC."""
     boot = pd.Timestamp(options.boot_time or boot_time()).tz_convert("UTC")
     return (boot + pd.to_timedelta(micros, unit="us")).astype(TS_DTYPE)
 
 
 def _kmsg(stamp: pd.Series, mtime: datetime, options: SourceOptions) -> pd.Series:
-    return _uptime_us(pd.to_numeric(stamp, errors="coerce"), options)
+    return _uptime_us(pd.to_numeric(stamp.str.slice(0, 16), errors="coerce"), options)
 
 
 def _dmesg(stamp: pd.Series, mtime: datetime, options: SourceOptions) -> pd.Series:
     seconds = stamp.str.split(".", n=1, regex=False)
-    whole = pd.to_numeric(seconds.str[0], errors="coerce")
+    whole = pd.to_numeric(seconds.str[0].str.slice(0, 10), errors="coerce")
     fraction = pd.to_numeric(seconds.str[1].str.ljust(6, "0").str.slice(0, 6), errors="coerce")
     return _uptime_us(whole * 1_000_000 + fraction, options)
 
@@ -150,3 +150,8 @@ def boot_time() -> datetime:
     with open("/proc/stat") as stat:
         seconds = next(int(line.split()[1]) for line in stat if line.startswith("btime "))
     return datetime.fromtimestamp(seconds, UTC)
+
+def to_int(text: pd.Series, maximum: int) -> pd.Series:
+    """Decimal text as Int64; <NA> where missing, not a number, negative or above ``maximum``."""
+    number = pd.to_numeric(text.str.slice(0, 20), errors="coerce").astype("float64")
+    return number.where((number >= 0) & (number <= maximum)).astype("Int64")

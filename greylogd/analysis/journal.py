@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 
 from greylogd.analysis.frames import TS_DTYPE
-from greylogd.analysis.headers import ENVELOPE, SourceOptions, boot_time
+from greylogd.analysis.headers import ENVELOPE, SourceOptions, boot_time, to_int
 
 _FIELDS = ("MESSAGE", "_HOSTNAME", "SYSLOG_IDENTIFIER", "_PID", "SYSLOG_PID", "__REALTIME_TIMESTAMP",
            "__MONOTONIC_TIMESTAMP", "_SOURCE_MONOTONIC_TIMESTAMP", "_SOURCE_REALTIME_TIMESTAMP")
@@ -28,7 +28,7 @@ _FIELDS = ("MESSAGE", "_HOSTNAME", "SYSLOG_IDENTIFIER", "_PID", "SYSLOG_PID", "_
 def journal_envelopes(lines: pa.Array, first_line: int) -> pd.DataFrame:
     """ENVELOPE frame of ``journalctl -o json`` lines (one JSON object per line)."""
     records = pd.DataFrame([_record(text) for text in lines.to_pylist()], columns=_FIELDS)
-    number = lambda name: pd.to_numeric(records[name], errors="coerce")  # noqa: E731
+    number = lambda name: to_int(records[name].astype("str"), 10**17).astype("float64")  # noqa: E731
     event_us = number("__REALTIME_TIMESTAMP") - (number("__MONOTONIC_TIMESTAMP")
                                                  - number("_SOURCE_MONOTONIC_TIMESTAMP"))
     event_us = number("_SOURCE_REALTIME_TIMESTAMP").fillna(event_us).fillna(number("__REALTIME_TIMESTAMP"))
@@ -79,7 +79,8 @@ def dmesg_json_envelopes(document: str, options: SourceOptions, host: str) -> pd
                           "time": [r.get("time") if isinstance(r, dict) else None for r in records],
                           "raw": [str(r)[:1000] for r in records]})
     message = frame["message"].where(frame["message"].map(lambda m: isinstance(m, str))).astype("str")
-    seconds = pd.to_numeric(frame["time"], errors="coerce")
+    seconds = pd.to_numeric(frame["time"], errors="coerce").astype("float64")
+    seconds = seconds.where((seconds >= 0) & (seconds < 1e10))
     boot = pd.Timestamp(options.boot_time or boot_time()).tz_convert("UTC")
     ts = (boot + pd.to_timedelta((seconds * 1e6).round(), unit="us")).astype(TS_DTYPE)
     return pd.DataFrame({"line": np.arange(1, len(frame) + 1, dtype=np.int64),

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from greylogd.analysis import frames
-from greylogd.analysis.headers import SourceOptions, envelopes, sniff
+from greylogd.analysis.headers import SourceOptions, envelopes, sniff, to_int
 from greylogd.analysis.sources import CHUNK_BYTES, Envelopes, bad_lines, iter_envelopes
 
 LOG_FIELDS = (
@@ -97,6 +97,11 @@ def parse_chunk(chunk: Envelopes, categories: Mapping[str, str] | None = None) -
                           for name in ("prefix", "in_if", "src", "dst", "proto", "spt", "dpt")})
     table.loc[~fields.is_valid().to_numpy(zero_copy_only=False)] = np.nan
     table["src"], table["dst"] = normalise_addresses(table["src"]), normalise_addresses(table["dst"])
+    table["bad_port"] = False
+    for port in ("spt", "dpt"):
+        number = to_int(table[port], 65535)
+        table["bad_port"] |= table[port].fillna("").ne("") & number.isna()
+        table[port] = number
     reasons = _reasons(log, table)
     good = log[reasons.isna()]
     connections = _connections(good, table.loc[good.index], categories)
@@ -109,14 +114,15 @@ def _arrow(series: pd.Series) -> pa.Array:
 
 def _reasons(log: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
     """Why each LOG line is bad (NaN when it is good); the first failing check names it."""
-    suspect = log["ts"].isna() | table["src"].isna() | table["dst"].isna()
+    suspect = log["ts"].isna() | table["src"].isna() | table["dst"].isna() | table["bad_port"]
     log, table = log[suspect], table[suspect]
     message = log["message"].fillna("")
     checks = [(log["ts"].isna(), "no syslog header or time"),
               (~message.str.contains(" SRC=", regex=False), "no SRC"),
               (~message.str.contains(" PROTO=", regex=False), "no PROTO"),
               (table["proto"].isna(), "malformed LOG fields"),
-              (table["src"].isna() | table["dst"].isna(), "invalid address")]
+              (table["src"].isna() | table["dst"].isna(), "invalid address"),
+              (table["bad_port"], "invalid port")]
     reasons = np.select([mask.to_numpy(bool) for mask, _ in checks], [r for _, r in checks], default="")
     return pd.Series(reasons, index=log.index, dtype="str").reindex(suspect.index)
 
@@ -144,8 +150,6 @@ def _connections(log: pd.DataFrame, table: pd.DataFrame,
     category = prefix.str.upper().map(mapping).fillna(frames.OTHER_CATEGORY)
     category = category.mask(table["in_if"] == "", frames.OUTBOUND_CATEGORY)
     out = table.assign(ts=log["ts"], host=log["host"], prefix=prefix, category=category,
-                       spt=pd.to_numeric(table["spt"].replace("", np.nan)),
-                       dpt=pd.to_numeric(table["dpt"].replace("", np.nan)),
                        ip_version=np.where(table["src"].str.contains(":", regex=False), 6, 4))
     return frames.typed(out, frames.CONNECTIONS)
 

@@ -179,3 +179,4 @@ def bad_lines(source: str, frame: pd.DataFrame, reasons: pd.Series) -> pd.DataFr
     raw = rows["raw"].str.rstrip("\r\n").str.slice(0, frames.RAW_MAX)
     return frames.typed(pd.DataFrame({"source": source, "line": rows["line"],
                                       "reason": reasons[rows.index], "raw": raw}), frames.BAD_LINES)
+
