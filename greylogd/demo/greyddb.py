@@ -1,0 +1,186 @@
+"""greyd's SQLite database, driven by greyd's own statements at simulated times.
+
+The reader's get/put (spec/greyd-compat.md 1.10), greylogd's refresh (2.2) and the scanner's DELETE and
+UPDATE OR REPLACE (1.9) run verbatim against greyd's schema (greylogd.greydb.schema.SQLITE_CREATE). Before
+each scan statement an observing SELECT with the same WHERE clause records which rows the statement is
+about to remove or promote: that is the ground truth, and it keeps the simulator's whitelist/trap sets in
+step with greyd's without re-reading every IP row each minute.
+
+The ledger polls up to 30 000 times a week, so `snapshot()` returns a mirror of the rows, kept up to date
+on every write from the very values greyd's statements wrote (and re-read from the database after a
+promotion, where SQLite decides which of two tuples of one IP wins); `listing()` reads the database
+itself, and the tests check that the two agree.
+
+The simulation runs in memory with two extra indexes (on expire, and a partial one on pass) so a week of
+scans stays fast; `save()` drops them before copying, so the file holds exactly greyd's schema. Each call
+here is one of greyd's transactions; with a single simulated writer autocommit is equivalent.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from greylogd.demo.params import GreyParams
+from greylogd.greydb.rows import entry_from_row, sort_key
+from greylogd.greydb.schema import SQLITE_CREATE
+from greylogd.greydb.store import Entry
+
+COLS = "`ip`, `helo`, `from`, `to`, `first`, `pass`, `expire`, `bcount`, `pcount`"
+GET = ("SELECT `first`, `pass`, `expire`, `bcount`, `pcount` FROM entries"
+       " WHERE `ip` = ? AND `helo` = ? AND `from` = ? AND `to` = ?")
+PUT = f"INSERT OR REPLACE INTO entries ({COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+SCAN_DELETE = "DELETE FROM entries WHERE `expire` <= ?"
+PROMOTABLE = ("`from` <> '' AND `to` <> '' AND `pcount` >= 0 AND `pass` <= ?"
+              " AND `ip` NOT IN (SELECT `ip` FROM entries WHERE `from` = '' AND `to` = '')")
+SCAN_PROMOTE = ("UPDATE OR REPLACE entries SET `helo` = '', `from` = '', `to` = '', `expire` = ?"
+                f" WHERE {PROMOTABLE}")
+SEE_EXPIRING = ("SELECT `ip`, `helo`, `from`, `to`, `pcount`, `pass`, `bcount` FROM entries"
+                " WHERE `expire` <= ?")
+SEE_PROMOTABLE = f"SELECT `ip`, `helo`, `from`, `to`, `pass`, `bcount` FROM entries WHERE {PROMOTABLE}"
+LISTING = (f"SELECT {COLS} FROM entries UNION ALL SELECT `address`, '', '', '', 0, 0, 0, 0, -2 FROM spamtraps"
+           " UNION ALL SELECT `domain`, '', '', '', 0, 0, 0, 0, -3 FROM domains")
+SIM_INDEXES = {
+    "demo_expire": "CREATE INDEX demo_expire ON entries (`expire`)",
+    "demo_grey_pass": ("CREATE INDEX demo_grey_pass ON entries (`pass`)"
+                       " WHERE `from` <> '' AND `to` <> '' AND `pcount` >= 0"),
+}
+
+Key = tuple[str, str, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    """What one scan did: rows deleted as expired (key, pcount, pass, bcount) and tuples promoted
+    (key, pass, bcount)."""
+
+    expired: list[tuple[Key, int, int, int]]
+    promoted: list[tuple[Key, int, int]]
+
+
+class GreydDB:
+    """greyd's database in memory; every method takes greyd's `now` (Unix seconds, UTC)."""
+
+    def __init__(self, params: GreyParams, mirror: bool = True) -> None:
+        self.params = params
+        self.mirror = mirror
+        self.conn = sqlite3.connect(":memory:", isolation_level=None)
+        self.conn.executescript(SQLITE_CREATE)
+        for sql in SIM_INDEXES.values():
+            self.conn.execute(sql)
+        self.rows: dict[Key, Entry] = {}
+        self.traps: list[Entry] = []
+        self.grey_changes = 0  # writes that a ledger poll can see (everything but greylogd refreshes)
+
+    def seed(self, rows: list[tuple[object, ...]], spamtraps: tuple[str, ...]) -> None:
+        """Rows (in COLS order) and spamtrap addresses present before the simulated period."""
+        self.conn.executemany("INSERT INTO spamtraps (`address`) VALUES (?)", [(a,) for a in spamtraps])
+        for row in rows:
+            self._put(row)
+        self.traps = [entry_from_row((a, "", "", "", 0, 0, 0, 0, -2)) for a in spamtraps]
+
+    def _put(self, row: tuple[object, ...]) -> None:
+        """Run greyd's put and mirror the row."""
+        self.conn.execute(PUT, row)
+        if not self.mirror:
+            return
+        entry = entry_from_row(row)
+        self.rows[(entry.ip, entry.helo, entry.mail_from, entry.rcpt_to)] = entry
+
+    def grey(self, key: Key, now: int) -> bool:
+        """The reader's get+put for a local, non-trapped tuple; True if the tuple is new."""
+        old = self.conn.execute(GET, key).fetchone()
+        p = self.params
+        self.grey_changes += 1
+        if old is None:
+            self._put((*key, now, now + p.grey_expiry, now + p.grey_expiry, 1, 0))
+            return True
+        first, pass_, expire, bcount, _ = old
+        new_pass = now if first + p.pass_time < now else pass_
+        self._put((*key, first, new_pass, expire, bcount + 1, 0))
+        return False
+
+    def trap(self, ip: str, now: int) -> bool:
+        """The reader's get+put when the recipient is a spamtrap: the key becomes the IP row, pcount -1."""
+        key = (ip, "", "", "")
+        old = self.conn.execute(GET, key).fetchone()
+        p = self.params
+        self.grey_changes += 1
+        if old is None:
+            self._put((*key, now, now + p.trap_expiry, now + p.trap_expiry, 1, -1))
+            return True
+        first, pass_, expire, bcount, _ = old
+        new_pass = now if first + p.pass_time < now else pass_
+        self._put((*key, first, new_pass, expire, bcount + 1, -1))
+        return False
+
+    def refresh(self, ip: str, now: int) -> bool:
+        """greylogd's per-packet refresh of an IP row; True if it had to create the row."""
+        key = (ip, "", "", "")
+        old = self.conn.execute(GET, key).fetchone()
+        first, pass_, _, bcount, pcount = old if old is not None else (now, now, 0, 0, 0)
+        self._put((*key, first, pass_, now + self.params.white_expiry, bcount, pcount + 1))
+        self.grey_changes += old is None
+        return old is None
+
+    def scan(self, now: int) -> ScanResult:
+        """greyd's Mod_scan_db in one transaction, with the observing SELECTs just before each statement."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        expired = [((r[0], r[1], r[2], r[3]), r[4], r[5], r[6]) for r in conn.execute(SEE_EXPIRING, (now,))]
+        conn.execute(SCAN_DELETE, (now,))
+        promoted = [((r[0], r[1], r[2], r[3]), r[4], r[5]) for r in conn.execute(SEE_PROMOTABLE, (now,))]
+        if promoted:
+            conn.execute(SCAN_PROMOTE, (now + self.params.white_expiry, now))
+        conn.execute("COMMIT")
+        self._mirror_scan(expired, promoted)
+        return ScanResult(expired, promoted)
+
+    def _mirror_scan(self, expired: list[tuple[Key, int, int, int]],
+                     promoted: list[tuple[Key, int, int]]) -> None:
+        self.grey_changes += bool(expired or promoted)
+        if not self.mirror:
+            return
+        for key, *_ in expired + promoted:
+            del self.rows[key]
+        ips = sorted({key[0] for key, *_ in promoted})
+        for start in range(0, len(ips), 500):
+            chunk = ips[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            sql = f"SELECT {COLS} FROM entries WHERE `from` = '' AND `to` = '' AND `ip` IN ({marks})"
+            for row in self.conn.execute(sql, chunk):
+                self.rows[(row[0], "", "", "")] = entry_from_row(row)
+
+    def snapshot(self) -> list[Entry]:
+        """Every row as greyd's iterator types it (what the ledger's poller reads), from the mirror
+        (empty when the database was built with mirror=False)."""
+        return [*self.rows.values(), *self.traps]
+
+    def listing(self) -> list[Entry]:
+        """Every row read from the database itself (greydb's listing: entries, spamtraps, domains)."""
+        return [entry_from_row(row) for row in self.conn.execute(LISTING)]
+
+    def white_and_trapped(self) -> tuple[set[str], set[str]]:
+        """greyd's scan SELECTs of the whitelist and the trap list (1.6), for checks."""
+        rows = self.conn.execute("SELECT `ip`, `pcount` FROM entries WHERE `from` = '' AND `to` = ''")
+        white, trapped = set(), set()
+        for ip, pcount in rows:
+            (white if pcount >= 0 else trapped).add(ip)
+        return white, trapped
+
+    def save(self, path: Path) -> None:
+        """Write greyd's file: the simulation indexes are dropped first, so only greyd's schema remains.
+
+        Raises RuntimeError if the mirror the ledger was fed from disagrees with the database.
+        """
+        if self.mirror and sorted(self.snapshot(), key=sort_key) != sorted(self.listing(), key=sort_key):
+            raise RuntimeError("demo: the greyd snapshot mirror disagrees with the database")
+        for name in SIM_INDEXES:
+            self.conn.execute(f"DROP INDEX {name}")
+        path.unlink(missing_ok=True)
+        target = sqlite3.connect(path)
+        with target:
+            self.conn.backup(target)
+        target.close()
+        self.conn.close()

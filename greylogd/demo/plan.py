@@ -1,0 +1,49 @@
+"""All messages of the period flattened into one time-ordered array of planned connection attempts.
+
+Attempt times are float seconds since the period's start (the kernel's SYN time). `db_t` is the whole
+second at which greyd's reader (after HELO/MAIL/RCPT, 0.3-2.5 s later) or greylogd (NFLOG batching) acts
+on the attempt: greyd's time(NULL). Attempts are ordered by (db_t, t); those whose db_t falls at or after
+the period's end are never made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from greylogd.demo.messages import DAY, Messages
+
+
+@dataclass(slots=True)
+class Plan:
+    """Attempts (t, db_t, msg, host) and the messages they belong to (behaviour, mail_from, rcpts)."""
+
+    t: np.ndarray
+    db_t: np.ndarray
+    msg: np.ndarray
+    host: np.ndarray
+    behaviour: np.ndarray
+    mail_from: np.ndarray
+    rcpts: list[tuple[str, ...]]
+
+
+def build_plan(rng: np.random.Generator, batches: list[Messages], days: int) -> Plan:
+    """Concatenate the batches (message ids in batch order) and sort their attempts."""
+    times, hosts, msgs = [], [], []
+    first = 0
+    for batch in batches:
+        stamp = batch.t0[:, None] + batch.offsets
+        ok = ~np.isnan(stamp) & (stamp < days * DAY)
+        times.append(stamp[ok])
+        hosts.append(batch.hosts[ok])
+        msgs.append((np.arange(len(batch)) + first)[:, None].repeat(stamp.shape[1], axis=1)[ok])
+        first += len(batch)
+    t = np.round(np.concatenate(times), 6)
+    db_t = np.floor(t + 0.3 + 2.2 * rng.random(len(t))).astype(np.int64)
+    order = np.lexsort((t, db_t))
+    order = order[db_t[order] < days * DAY]
+    return Plan(t[order], db_t[order], np.concatenate(msgs)[order], np.concatenate(hosts)[order],
+                np.concatenate([np.full(len(b), b.behaviour, dtype=object) for b in batches]),
+                np.concatenate([b.mail_from for b in batches]),
+                [r for b in batches for r in b.rcpts])

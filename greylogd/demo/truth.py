@@ -1,0 +1,109 @@
+"""The ground truth of a simulated week: what the report should find, from what greyd actually did.
+
+Three files:
+- truth-tuples.parquet, one row per GREY tuple (TUPLE_COLUMNS): greyd's columns at the end of its life,
+  the sender's behaviour, outcome in the ledger's vocabulary (promoted, expired, trapped, pending) and
+  status in the report's (promoted, abandoned, trapped, pending: spec/report.md "Definitions"; a tuple
+  first seen less than grey_expiry before the end and not promoted is pending). Times are Unix seconds.
+- truth-senders.parquet, one row per envelope sender: behaviour, messages, connections, delivered
+  messages, and the sending hosts (comma-separated, compressed form).
+- truth.json: the period, the parameters, connection counts per kernel prefix, one record per sender
+  domain (counts by status, delay percentiles, distinct IPs, pool rotation) and the spam networks.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from greylogd.demo.hosts import Hosts
+from greylogd.demo.params import GreyParams
+from greylogd.demo.plan import Plan
+from greylogd.demo.simulate import BLACK, GREY, WHITED, Outcome
+
+
+def tuple_truth(out: Outcome, plan: Plan, end: int, params: GreyParams) -> pd.DataFrame:
+    """The tuple table; delay_s = pass - first for promoted tuples, <NA> otherwise."""
+    frame = out.book.frame()
+    frame["sender_domain"] = frame["from"].str.extract(r"@([^@]*)$", expand=False).fillna("")
+    frame["behaviour"] = plan.behaviour[frame["msg"].to_numpy()].astype(str)
+    status = frame["outcome"].replace({"expired": "abandoned"})
+    late = (frame["outcome"] == "pending") & (frame["first"] < end - params.grey_expiry)
+    frame["status"] = status.mask(late, "abandoned")
+    frame["delay_s"] = (frame["pass"] - frame["first"]).where(frame["outcome"] == "promoted")
+    return frame.drop(columns=["msg"])
+
+
+def sender_truth(out: Outcome, plan: Plan, hosts: Hosts) -> pd.DataFrame:
+    """One row per (envelope sender, behaviour): bots forge the same junk senders, so a sender address
+    can appear under several bot behaviours."""
+    made = out.route != 0
+    msg = plan.msg[made]
+    att = pd.DataFrame({"from": plan.mail_from[msg], "behaviour": plan.behaviour[msg],
+                        "host": plan.host[made], "whited": out.route[made] == WHITED})
+    keys = ["from", "behaviour"]
+    by = att.groupby(keys)
+    pairs = att[[*keys, "host"]].drop_duplicates().sort_values("host")
+    pairs["ip"] = np.asarray(hosts.ip, dtype=object)[pairs["host"].to_numpy()]
+    table = pd.DataFrame({"connections": by.size(), "delivered": by["whited"].sum(),
+                          "hosts": pairs.groupby(keys)["ip"].agg(",".join)})
+    msgs = pd.DataFrame({"from": plan.mail_from, "behaviour": plan.behaviour})
+    per = msgs.groupby(keys).size().rename("messages").to_frame()
+    table = per.join(table, how="left").fillna({"connections": 0, "delivered": 0, "hosts": ""})
+    return table.astype({"connections": "int64", "delivered": "int64"}).reset_index()
+
+
+def pool_rotation(tuples: pd.DataFrame) -> pd.Series:
+    """Sender domains with a (from, to) pair abandoned from one IP and later seen from another IP."""
+    left = tuples[tuples["status"] == "abandoned"][["from", "to", "ip", "first", "sender_domain"]]
+    pairs = left.merge(tuples[["from", "to", "ip", "first"]], on=["from", "to"], suffixes=("", "_b"))
+    hit = pairs[(pairs["ip_b"] != pairs["ip"]) & (pairs["first_b"] > pairs["first"])]
+    return pd.Series(sorted(set(hit["sender_domain"])), dtype=object)
+
+
+def domain_truth(tuples: pd.DataFrame) -> list[dict[str, object]]:
+    """Per sender domain: counts by status, delay p50/p90/max (s), distinct IPs, behaviours, rotation."""
+    rotating = set(pool_rotation(tuples))
+    records = []
+    for domain, grp in tuples.groupby("sender_domain", sort=True):
+        delays = grp["delay_s"].dropna().astype(float)
+        counts = grp["status"].value_counts()
+        records.append({
+            "domain": domain, "behaviours": sorted(set(grp["behaviour"])),
+            **{s: int(counts.get(s, 0)) for s in ("promoted", "abandoned", "trapped", "pending")},
+            "delay_p50_s": float(delays.quantile(0.5)) if len(delays) else None,
+            "delay_p90_s": float(delays.quantile(0.9)) if len(delays) else None,
+            "delay_max_s": float(delays.max()) if len(delays) else None,
+            "distinct_ips": int(grp["ip"].nunique()), "pool_rotation": domain in rotating})
+    return records
+
+
+def _network(ip: str) -> str:
+    prefix = 24 if ":" not in ip else 64
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+def spam_networks(out: Outcome, plan: Plan, hosts: Hosts, tuples: pd.DataFrame) -> list[dict[str, object]]:
+    """/24 (/64) networks with greylisted connections and no promoted tuple, most connections first."""
+    dnat = (out.route == GREY) | (out.route == BLACK)
+    ips = pd.Series(np.asarray(hosts.ip, dtype=object)[plan.host[dnat]])
+    nets = ips.map(dict(zip(ips.unique(), map(_network, ips.unique()), strict=True)))
+    good = {_network(ip) for ip in tuples.loc[tuples["status"] == "promoted", "ip"].unique()}
+    counts = nets[~nets.isin(good)].value_counts()
+    counts = counts.sort_index().sort_values(ascending=False, kind="stable")
+    return [{"network": net, "connections": int(n)} for net, n in counts.items()]
+
+
+def write_truth(paths: dict[str, Path], summary: dict[str, object], tuples: pd.DataFrame,
+                senders: pd.DataFrame, domains: list[dict[str, object]], spam: list[dict[str, object]],
+                params: GreyParams) -> None:
+    """truth.json (summary, params, domains, spam networks) and the two Parquet tables."""
+    tuples.to_parquet(paths["tuples"], index=False)
+    senders.to_parquet(paths["senders"], index=False)
+    doc = {**summary, "params": asdict(params), "domains": domains, "spam_networks": spam}
+    paths["json"].write_text(json.dumps(doc, indent=1, sort_keys=False) + "\n", encoding="utf-8")
