@@ -21,7 +21,7 @@ FIGURES = {
     "greylisted_tuples": ("Greylisted tuples", "count"),
     "promoted": ("Promoted tuples (passed)", "count"),
     "abandoned": ("Abandoned tuples (never came back)", "count"),
-    "pending": ("Pending tuples (inside the settle window)", "count"),
+    "pending": ("Pending tuples (may still pass)", "count"),
     "trapped": ("Trapped tuples", "count"),
     "delay_p50_min": ("Delay p50", "minutes"),
     "delay_p90_min": ("Delay p90", "minutes"),
