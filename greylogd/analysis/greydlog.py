@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from greylogd.analysis import frames
-from greylogd.analysis.headers import SourceOptions, envelopes, sniff, to_int
+from greylogd.analysis.headers import SourceOptions, arrow_strings, envelopes, sniff, to_int
 from greylogd.analysis.kernlog import normalise_addresses
 from greylogd.analysis.sources import CHUNK_BYTES, Envelopes, bad_lines, iter_envelopes
 
@@ -128,8 +128,9 @@ def parse_chunk(chunk: Envelopes) -> _Parsed:
     reasons[table.index[table["kind"] == "malformed"]] = "malformed greyd message"
     reasons[table.index[table["kind"] == "bad address"]] = "invalid address"
     events = table[~table["kind"].isin(["malformed", "bad address"])]
-    events = events.assign(ts=frame["ts"], host=frame["host"], program=frame["program"],
-                           pid=to_int(frame["pid"].loc[events.index], 2**31), message=frame["message"])
+    rows = frame.loc[events.index]
+    events = events.assign(ts=rows["ts"], host=rows["host"], program=rows["program"],
+                           pid=to_int(rows["pid"], 2**31), message=rows["message"])
     return _Parsed(frames.typed(events, frames.GREYD_EVENTS), bad_lines(chunk.source, frame, reasons),
                    len(frame), int((~ours & ~headless).sum()))
 
@@ -139,7 +140,7 @@ def _classify(rows: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame(index=rows.index, columns=["kind", *_CAPTURED], dtype="str")
     left = rows["message"].fillna("")
     for kind, pattern in RULES:
-        parts = pc.extract_regex(pa.array(left.array, pa.large_string()), pattern)
+        parts = pc.extract_regex(arrow_strings(left), pattern)
         hit = parts.is_valid().to_numpy(zero_copy_only=False)
         index = left.index[hit]
         table.loc[index, "kind"] = kind

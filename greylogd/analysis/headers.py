@@ -155,3 +155,9 @@ def to_int(text: pd.Series, maximum: int) -> pd.Series:
     """Decimal text as Int64; <NA> where missing, not a number, negative or above ``maximum``."""
     number = pd.to_numeric(text.str.slice(0, 20), errors="coerce").astype("float64")
     return number.where((number >= 0) & (number <= maximum)).astype("Int64")
+
+
+def arrow_strings(text: pd.Series) -> pa.Array:
+    """The values of a str Series as one contiguous large_string array (missing values null)."""
+    array = pa.array(text.array, pa.large_string())
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from greylogd.analysis import frames
-from greylogd.analysis.headers import SourceOptions, envelopes, sniff, to_int
+from greylogd.analysis.headers import SourceOptions, arrow_strings, envelopes, sniff, to_int
 from greylogd.analysis.sources import CHUNK_BYTES, Envelopes, bad_lines, iter_envelopes
 
 LOG_FIELDS = (
@@ -90,9 +90,9 @@ class _Parsed:
 def parse_chunk(chunk: Envelopes, categories: Mapping[str, str] | None = None) -> _Parsed:
     """Connections and bad lines of one envelope chunk."""
     frame = chunk.frame
-    is_log = pc.match_substring(_arrow(frame["raw"]), _LOG_MARK).to_numpy(zero_copy_only=False)
+    is_log = pc.match_substring(arrow_strings(frame["raw"]), _LOG_MARK).to_numpy(zero_copy_only=False)
     log = frame[is_log]
-    fields = pc.extract_regex(_arrow(log["message"].fillna("")), LOG_FIELDS)
+    fields = pc.extract_regex(arrow_strings(log["message"].fillna("")), LOG_FIELDS)
     table = pd.DataFrame({name: pd.Series(fields.field(name), dtype="str", index=log.index)
                           for name in ("prefix", "in_if", "src", "dst", "proto", "spt", "dpt")})
     table.loc[~fields.is_valid().to_numpy(zero_copy_only=False)] = np.nan
@@ -106,10 +106,6 @@ def parse_chunk(chunk: Envelopes, categories: Mapping[str, str] | None = None) -
     good = log[reasons.isna()]
     connections = _connections(good, table.loc[good.index], categories)
     return _Parsed(connections, bad_lines(chunk.source, log, reasons), len(frame), len(frame) - len(log))
-
-
-def _arrow(series: pd.Series) -> pa.Array:
-    return pa.array(series.array, pa.large_string())
 
 
 def _reasons(log: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
