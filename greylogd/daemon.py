@@ -62,6 +62,7 @@ class Daemon:
         log.info("listening, in both directions" if both else "listening, inbound direction only")
         self.sync = parts.open_sync(s)
         if account is not None:
+            parts.preload(s)
             drop_to(account)
         self.spill = Spill(os.path.join(spill_dir, os.path.basename(s.own.spill_journal)))
         if len(self.spill):

@@ -40,6 +40,17 @@ def prepare_dir(path: str, account: Account | None) -> str:
     return directory
 
 
+def preload(settings: DaemonSettings) -> None:
+    """Import, before the privilege drop, what is otherwise imported lazily later: the interpreter's own
+    files may be unreadable to grey.user (e.g. a Python installed under /root)."""
+    import encodings.idna  # noqa: F401 - getaddrinfo() of text host names (metrics server, sync targets)
+
+    if settings.own.ledger:
+        import greylogd.ledger
+    if settings.backend == "nfqueue":
+        import greylogd.capture.nfqueue  # noqa: F401
+
+
 def open_source(settings: DaemonSettings) -> EventSource:
     """Bind the configured capture backend (needs CAP_NET_ADMIN)."""
     if settings.backend == "nfqueue":

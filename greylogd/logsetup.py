@@ -45,7 +45,13 @@ def _syslog_handler() -> logging.Handler | None:
 
 
 def configure(settings: LogSettings) -> logging.Logger:
-    """(Re)configure the `greylogd` logger; safe to call again on SIGHUP. Returns the logger."""
+    """(Re)configure the `greylogd` logger; safe to call again on SIGHUP. Returns the logger.
+
+    The record fields greyd's formats never show (caller, thread, process names) are not collected:
+    at one `whitelisting` line per refreshed address that bookkeeping cost a third of the daemon's CPU.
+    """
+    logging._srcfile = None  # type: ignore[attr-defined]  # documented switch: skip findCaller()
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     logger = logging.getLogger(LOGGER)
     for old in list(logger.handlers):
         logger.removeHandler(old)

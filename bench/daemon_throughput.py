@@ -1,0 +1,124 @@
+"""Daemon throughput: SYN bursts from distinct sources through the whole greylogd process into SQLite.
+
+Run as root from the checkout: `PYTHONPATH=. .venv/bin/python bench/daemon_throughput.py
+[--sizes 10000 100000] [--rate 50000]`. For each burst size and each send rate (full speed, and --rate
+events/s paced in 10 ms slices) it builds a fresh namespace pair (tests/integration/netns.py), installs the
+test rule set (tests/integration/daemon_harness.py: `ct state new` SYNs to port 25 -> NFLOG group 155, with
+a counter), starts the real `greylogd --foreground` in the gateway namespace against a fresh greyd SQLite
+database (batch_events 1000, flush_ms 50 as in the test harness), sends one SYN from each of N distinct
+IPv6 sources (2001:db8:2::/64: the IPv4 documentation ranges hold too few addresses) and waits until the
+database holds as many pcount increments as the rule counted. It prints:
+- committed/s: rule-counted events / seconds from the first SYN sent to the last commit seen;
+- latency p50/p99: event (kernel timestamp, else receive time) to commit, from the daemon's Prometheus
+  histogram (scraped inside the namespace), reported as the histogram bucket bound holding the quantile;
+- lost: rule counter - pcount sum in the database (must be 0); kernel drops: NFLOG sequence gaps;
+- peak RSS: VmHWM of the daemon process; daemon CPU: its user+system seconds, a figure that does not
+  depend on how busy the rest of the machine is (committed/s does: the sender shares the CPUs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import time
+import urllib.request
+from multiprocessing.connection import Connection
+
+from greylogd.metrics import LATENCY_BOUNDS, Histogram
+from tests.integration.daemon_harness import Site, install_rules, pcount_total, rule_counts
+from tests.integration.netns import Netns, in_netns, netns_pair, syn_packets
+
+METRICS_PORT = 9188
+BUCKET = re.compile(r'greylogd_event_commit_latency_seconds_bucket\{le="([^"]+)"\} (\S+)')
+TOTALS = re.compile(r"totals: received (\d+), refreshed (\d+), spilled (\d+), retries (\d+), "
+                    r"kernel drops (\d+)")
+
+
+def _send_paced(conn: Connection, packets: list[bytes], rate: int | None) -> None:
+    """In the sender namespace: raw IPv6 sends, `rate` packets/s in 10 ms slices (None = full speed)."""
+    import socket
+
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    step = len(packets) if rate is None else max(1, rate // 100)
+    start = time.perf_counter()
+    for n, first in enumerate(range(0, len(packets), step)):
+        if rate is not None:
+            time.sleep(max(0.0, start + n * 0.01 - time.perf_counter()))
+        for pkt in packets[first:first + step]:
+            sock.sendto(pkt, (socket.inet_ntop(socket.AF_INET6, pkt[24:40]), 0))
+    conn.send(time.perf_counter() - start)
+
+
+def _scrape(conn: Connection) -> None:
+    conn.send(urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=10).read().decode())
+
+
+def latency_quantiles(text: str) -> tuple[float, float]:
+    """p50 and p99 (bucket upper bounds, seconds) from the exposition's cumulative buckets."""
+    cumulative = [float(count) for _le, count in BUCKET.findall(text)]
+    hist = Histogram(LATENCY_BOUNDS)
+    hist.counts = [int(b - a) for a, b in zip([0.0, *cumulative[:-1]], cumulative, strict=True)]
+    return hist.quantile(0.5), hist.quantile(0.99)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/<pid>/stat fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_committed(site: Site, gateway: Netns, limit: float = 120.0) -> float:
+    """Monotonic time at which the database held every rule-counted event (or the limit passed)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if pcount_total(site.db) >= rule_counts(gateway)[0]:
+            break
+        time.sleep(0.25)
+    return time.monotonic()
+
+
+def run(count: int, rate: int | None) -> None:
+    sources = [f"2001:db8:2::{i // 65536:x}:{i % 65536:x}" for i in range(1, count + 1)]
+    site = Site()
+    site.write(batch_events=1000, extra=f"metrics_port = {METRICS_PORT}")
+    try:
+        with netns_pair() as pair:
+            install_rules(pair.gateway)
+            packets = syn_packets(sources, str(pair.gateway.v6), 25, [40000])
+            with site.daemon(pair.gateway) as daemon:
+                cpu_at_ready, start = cpu_seconds(daemon.pid), time.monotonic()
+                with in_netns(pair.sender, _send_paced, packets, rate, timeout=300) as child:
+                    send_seconds = child.conn.recv()
+                done = wait_committed(site, pair.gateway)
+                with in_netns(pair.gateway, _scrape) as child:
+                    p50, p99 = latency_quantiles(child.conn.recv())
+                peak_kb = int(daemon.status()["VmHWM"].split()[0])
+                cpu = cpu_seconds(daemon.pid) - cpu_at_ready
+                daemon.stop()
+            counted = rule_counts(pair.gateway)[0]
+        committed = pcount_total(site.db)
+        drops = int(TOTALS.search(site.log.read_text()).group(5))
+        label = "full speed" if rate is None else f"{rate:,}/s paced"
+        print(f"{count:>7} SYNs, {label:>15} (sent in {send_seconds:.2f} s): "
+              f"{committed / (done - start):>8,.0f} committed/s | latency p50 <= {p50 * 1000:g} ms, "
+              f"p99 <= {p99 * 1000:g} ms | counted {counted} committed {committed} "
+              f"lost {counted - committed} kernel drops {drops} | peak RSS {peak_kb / 1024:.1f} MB | "
+              f"daemon CPU {cpu:.2f} s after READY ({committed / cpu:,.0f} events/CPU-s)")
+    finally:
+        site.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--rate", type=int, default=50_000, help="paced send rate, events/s")
+    args = parser.parse_args()
+    for size in args.sizes:
+        for rate in (None, args.rate):
+            run(size, rate)
+
+
+if __name__ == "__main__":
+    main()
