@@ -78,13 +78,19 @@ def _tuple_figures(tuples: pd.DataFrame, period: Period, grey_expiry_s: int) -> 
             "trusted_domains": float(len(domains.trusted_domains(classified, None, None)))}
 
 
+def _reaches(times: pd.Series, period: Period) -> bool:
+    """Whether a source has anything before the period's end: if not, it did not cover the period (NA),
+    which is different from covering it and counting nothing (0)."""
+    return bool((times < period.end).any())
+
+
 def figures(connections: pd.DataFrame | None, tuples: pd.DataFrame | None, period: Period,
             grey_expiry_s: int) -> pd.Series:
-    """Every headline figure for one period (Float64, NA where the source is missing)."""
+    """Every headline figure for one period (Float64, NA where the source is missing or starts later)."""
     values: dict[str, float] = {}
-    if connections is not None:
+    if connections is not None and _reaches(connections["ts"], period):
         values.update(_connection_figures(connections, period))
-    if tuples is not None:
+    if tuples is not None and _reaches(tuples["first"], period):
         values.update(_tuple_figures(tuples, period, grey_expiry_s))
     return pd.Series(values, dtype="Float64").reindex(list(FIGURES))
 

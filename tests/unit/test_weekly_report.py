@@ -91,3 +91,13 @@ def test_coverage_gaps_bad_lines_and_warnings() -> None:
     warn = quality.firewall_warnings(conns)
     assert warn[["category", "connections", "hosts"]].values.tolist() == [["fallthrough", 1, 1],
                                                                           ["jailed", 0, 0]]
+
+
+def test_previous_period_is_unknown_when_a_source_starts_later() -> None:
+    conns = world.connections()
+    tuples = world.tuples()
+    inputs = Inputs(connections=conns.loc[conns["ts"] >= world.PERIOD.start],
+                    tuples=tuples.loc[tuples["first"] >= world.PERIOD.start])
+    head = build_report(inputs, world.PERIOD).headline.set_index("figure")
+    assert head["value"].notna().all() and head["previous"].isna().all() and head["change"].isna().all()
+    assert (head.loc["connections", "value"], head.loc["promoted", "value"]) == (8, 4)
