@@ -22,6 +22,7 @@ from greylogd import daemon_parts as parts
 from greylogd.capture.source import EventSource
 from greylogd.daemon_settings import CliOptions, DaemonSettings, load
 from greylogd.errors import GreylogdError
+from greylogd.events import ConnectionEvent
 from greylogd.metrics import Histogram
 from greylogd.privileges import Account, Pidfile, drop_to
 from greylogd.refresher import Clock, Commit, Refresher, SystemClock
@@ -57,7 +58,7 @@ class Daemon:
         s = self.settings
         account = Account.lookup(s.user) if s.drop_privs and os.geteuid() == 0 else None
         spill_dir = parts.prepare_dir(s.own.spill_journal, account)
-        self.source: EventSource = parts.open_source(s)
+        self.source: EventSource = parts.open_source(s, self._keep)
         both = len(s.groups) > 1
         log.info("listening, in both directions" if both else "listening, inbound direction only")
         self.sync = parts.open_sync(s)
@@ -175,8 +176,13 @@ class Daemon:
         self._drain_kernel_queue()
         self.selector.unregister(self.source.fileno())
         self.source.close()
-        self.source = parts.open_source(self.settings)
+        self.source = parts.open_source(self.settings, self._keep)
         self.selector.register(self.source.fileno(), selectors.EVENT_READ, "capture")
+
+    def _keep(self, event: ConnectionEvent) -> bool:
+        """NFQUEUE's hook: queue the event before the packet is accepted."""
+        self.refresher.add([event])
+        return True
 
     def _on_commit(self, commit: Commit) -> None:
         white = commit.result.created + commit.result.refreshed

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from greylogd.daemon import Daemon
+    from greylogd.events import ConnectionEvent
 
 log = logging.getLogger("greylogd")
 
@@ -51,12 +52,16 @@ def preload(settings: DaemonSettings) -> None:
         import greylogd.capture.nfqueue  # noqa: F401
 
 
-def open_source(settings: DaemonSettings) -> EventSource:
-    """Bind the configured capture backend (needs CAP_NET_ADMIN)."""
+def open_source(settings: DaemonSettings, keep: Callable[[ConnectionEvent], bool]) -> EventSource:
+    """Bind the configured capture backend (needs CAP_NET_ADMIN).
+
+    NFQUEUE holds each packet until `keep(event)` has queued its event, then accepts it; it serves one
+    queue (greylogd.queue_num) and reports its events as inbound.
+    """
     if settings.backend == "nfqueue":
         from greylogd.capture.nfqueue import NfqueueSource
 
-        return NfqueueSource(settings.own.queue_num)
+        return NfqueueSource(settings.own.queue_num, keep)
     from greylogd.capture.nflog import NflogSource
 
     return NflogSource(settings.groups, qthreshold=settings.own.nflog_qthreshold,

@@ -143,3 +143,22 @@ def test_sync_white_datagrams_on_loopback(pair, site):
         assert update.expire == rows[str(update.ip)][2] == update.timestamp + W
         counter = int.from_bytes(datagram[4:8], "big")
         assert sync.encode([update], counter, key) == datagram
+
+
+NFQUEUE_RULE = ("-t", "mangle", "-A", "PREROUTING", "-i", "veth-g", "-p", "tcp", "--dport", "25", "--syn",
+                "-m", "conntrack", "--ctstate", "NEW", "-j", "NFQUEUE", "--queue-num", "3", "--queue-bypass")
+
+
+def test_nfqueue_backend_refreshes_every_queued_connection(pair, site):
+    for v6 in (False, True):  # xt_NFQUEUE: this kernel's nftables has no `queue` expression
+        pair.gateway.iptables(*NFQUEUE_RULE, v6=v6)
+    site.write(extra="queue_num = 3")
+    with site.daemon(pair.gateway, "--backend", "nfqueue") as daemon:
+        assert _burst(pair, range(44000, 44002)) == 60
+        _wait_for_pcount(site, 60)
+        assert daemon.stop() == 0
+    counted = [pair.gateway.iptables_packets("mangle", "PREROUTING", v6=v6) for v6 in (False, True)]
+    assert counted == [[40], [20]]
+    assert {ip: row[4] for ip, row in white_rows(site.db).items()} == {ip: 2 for ip in V4 + V6}
+    assert "totals: received 60, refreshed 60, spilled 0, retries 0, kernel drops 0 (seq gaps), enobufs 0" \
+        in site.log_lines()
