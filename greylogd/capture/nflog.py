@@ -10,7 +10,8 @@ never set, because it would hide losses. nflog_bind_pf is not called (see cffi_b
 
 Errors: setup failures raise OSError(errno, "<call>: <strerror>"); read_batch raises only for socket
 errors other than EAGAIN/ENOBUFS (EINTR is retried by Python), or for a bug in the callback, re-raised
-after nflog_handle_packet returns. Times are Unix seconds (UTC); the kernel timestamp is used when present.
+after nflog_handle_packet returns. Times are Unix seconds (UTC): the kernel's packet timestamp, which it
+only sends for received packets (PREROUTING/INPUT/FORWARD), else the time read_batch read the packet.
 """
 
 from __future__ import annotations

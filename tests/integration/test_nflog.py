@@ -70,9 +70,9 @@ def _run_syns(pair: Pair) -> tuple[list[ConnectionEvent], CaptureStats, list, fl
     with nflog_capture(pair.gateway, GROUPS, **FAST) as capture:
         t0 = time.time()
         syns = _syns(pair)
-        t1 = time.time()
         time.sleep(0.1)
         events, stats = capture.stop()
+        t1 = time.time()  # outbound packets carry no kernel timestamp: theirs is the time they were read
     return events, stats, syns, t0, t1
 
 
