@@ -67,6 +67,9 @@ def _first_page(report: WeeklyReport, generated: pd.Timestamp) -> Figure:
              f"generated {generated:%Y-%m-%d %H:%M %Z}", "", *text_table(head), "", "Notes:"]
     for note in report.notes or ["none"]:
         lines += textwrap.wrap(clean_text(note, None), 100, initial_indent="- ", subsequent_indent="  ")
+    for title, frame in (("Sources", report.coverage), ("Bad input lines", report.bad_lines)):
+        if frame is not None and not frame.empty:
+            lines += ["", f"{title}:", *text_table(display(frame, period.tz))]
     return _page(lines, 8.0, f"Greylisting report {period.label}")
 
 
