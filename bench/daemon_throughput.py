@@ -12,6 +12,8 @@ database holds as many pcount increments as the rule counted. It prints:
 - latency p50/p99: event (kernel timestamp, else receive time) to commit, from the daemon's Prometheus
   histogram (scraped inside the namespace), reported as the histogram bucket bound holding the quantile;
 - lost: rule counter - pcount sum in the database (must be 0); kernel drops: NFLOG sequence gaps;
+- store transaction p50/p99 (one batch of up to 1000 addresses, fsync'd by SQLite), and the machine's
+  1-minute load average, which explains most of the spread between runs;
 - peak RSS: VmHWM of the daemon process; daemon CPU: its user+system seconds, a figure that does not
   depend on how busy the rest of the machine is (committed/s does: the sender shares the CPUs).
 """
@@ -30,7 +32,7 @@ from tests.integration.daemon_harness import Site, install_rules, pcount_total, 
 from tests.integration.netns import Netns, in_netns, netns_pair, syn_packets
 
 METRICS_PORT = 9188
-BUCKET = re.compile(r'greylogd_event_commit_latency_seconds_bucket\{le="([^"]+)"\} (\S+)')
+BUCKET = r'greylogd_{}_bucket\{{le="([^"]+)"\}} (\S+)'
 TOTALS = re.compile(r"totals: received (\d+), refreshed (\d+), spilled (\d+), retries (\d+), "
                     r"kernel drops (\d+)")
 
@@ -54,9 +56,9 @@ def _scrape(conn: Connection) -> None:
     conn.send(urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=10).read().decode())
 
 
-def latency_quantiles(text: str) -> tuple[float, float]:
-    """p50 and p99 (bucket upper bounds, seconds) from the exposition's cumulative buckets."""
-    cumulative = [float(count) for _le, count in BUCKET.findall(text)]
+def quantiles(text: str, name: str) -> tuple[float, float]:
+    """p50 and p99 (bucket upper bounds, seconds) of histogram `name` from the exposition's buckets."""
+    cumulative = [float(count) for _le, count in re.findall(BUCKET.format(name), text)]
     hist = Histogram(LATENCY_BOUNDS)
     hist.counts = [int(b - a) for a, b in zip([0.0, *cumulative[:-1]], cumulative, strict=True)]
     return hist.quantile(0.5), hist.quantile(0.99)
@@ -93,7 +95,9 @@ def run(count: int, rate: int | None) -> None:
                     send_seconds = child.conn.recv()
                 done = wait_committed(site, pair.gateway)
                 with in_netns(pair.gateway, _scrape) as child:
-                    p50, p99 = latency_quantiles(child.conn.recv())
+                    text = child.conn.recv()
+                p50, p99 = quantiles(text, "event_commit_latency_seconds")
+                store50, store99 = quantiles(text, "store_seconds")
                 peak_kb = int(daemon.status()["VmHWM"].split()[0])
                 cpu = cpu_seconds(daemon.pid) - cpu_at_ready
                 daemon.stop()
@@ -105,7 +109,9 @@ def run(count: int, rate: int | None) -> None:
               f"{committed / (done - start):>8,.0f} committed/s | latency p50 <= {p50 * 1000:g} ms, "
               f"p99 <= {p99 * 1000:g} ms | counted {counted} committed {committed} "
               f"lost {counted - committed} kernel drops {drops} | peak RSS {peak_kb / 1024:.1f} MB | "
-              f"daemon CPU {cpu:.2f} s after READY ({committed / cpu:,.0f} events/CPU-s)")
+              f"daemon CPU {cpu:.2f} s after READY ({committed / cpu:,.0f} events/CPU-s) | store transaction "
+              f"p50 <= {store50 * 1000:g} ms p99 <= {store99 * 1000:g} ms | "
+              f"load average {os.getloadavg()[0]:.1f}")
     finally:
         site.cleanup()
 

@@ -62,8 +62,13 @@ def white_rows(db: Path) -> dict[str, tuple[int, int, int, int, int]]:
 
 def pcount_total(db: Path) -> int:
     """Sum of pcount over IP rows; 0 while the daemon has not created greyd's tables yet."""
+    if not db.exists():
+        return 0
     try:
-        return sum(row[4] for row in white_rows(db).values()) if db.exists() else 0
+        with contextlib.closing(sqlite3.connect(db, timeout=30)) as conn:
+            query = "SELECT sum(pcount) FROM entries WHERE `from` = '' AND `to` = ''"
+            total = conn.execute(query).fetchone()[0]
+        return total or 0
     except sqlite3.OperationalError as exc:
         if "no such table" in str(exc):
             return 0
