@@ -16,19 +16,27 @@ import numpy as np
 @dataclass(slots=True)
 class Hosts:
     """Append-only host table. ip/helo/lists are parallel lists; `lists` is greyd's blacklist-name string
-    ('' for a host on no external blacklist)."""
+    ('' for a host on no external blacklist). An address is one host: adding it again returns its id and
+    keeps its first HELO and lists, so greyd's per-IP state (WHITE, TRAPPED) is per host."""
 
     ip: list[str] = field(default_factory=list)
     helo: list[str] = field(default_factory=list)
     lists: list[str] = field(default_factory=list)
+    index: dict[str, int] = field(default_factory=dict)
 
     def add(self, ips: list[str], helos: list[str], lists: list[str] | None = None) -> np.ndarray:
-        """Append hosts and return their ids (int64)."""
-        first = len(self.ip)
-        self.ip.extend(ips)
-        self.helo.extend(helos)
-        self.lists.extend(lists if lists is not None else [""] * len(ips))
-        return np.arange(first, len(self.ip), dtype=np.int64)
+        """Ids (int64) of the given hosts, appending those not seen before."""
+        names = lists if lists is not None else [""] * len(ips)
+        ids = np.empty(len(ips), dtype=np.int64)
+        for n, (ip, helo, listed) in enumerate(zip(ips, helos, names, strict=True)):
+            known = self.index.get(ip)
+            if known is None:
+                known = self.index[ip] = len(self.ip)
+                self.ip.append(ip)
+                self.helo.append(helo)
+                self.lists.append(listed)
+            ids[n] = known
+        return ids
 
     def __len__(self) -> int:
         return len(self.ip)

@@ -50,7 +50,6 @@ class Simulator:
     def __init__(self, plan: Plan, hosts: Hosts, db: GreydDB, epoch: int, observer: Observer | None):
         self.plan, self.hosts, self.db, self.epoch, self.observer = plan, hosts, db, epoch, observer
         self.out = Outcome(np.zeros(len(plan.t), dtype=np.int8))
-        self.host_of = {ip: h for h, ip in enumerate(hosts.ip)}
         self.row = np.zeros(len(hosts), dtype=np.int8)  # greyd's IP rows as they are in the database
         self.white = bytearray(len(hosts))  # the whitelist ipset
         self.blocked = bytearray(len(hosts))  # the trap list in greyd's SMTP process
@@ -123,12 +122,12 @@ class Simulator:
         result = self.db.scan(now)
         for key, _pcount, pass_, bcount in result.expired:
             if key[2] == "" and key[3] == "":
-                self.row[self.host_of[key[0]]], self.dirty = NONE_ROW, True
+                self.row[self.hosts.index[key[0]]], self.dirty = NONE_ROW, True
             else:
                 self.out.book.closed(key, "expired", now, pass_, bcount)
         for key, pass_, bcount in result.promoted:
             self.out.book.closed(key, "promoted", now, pass_, bcount)
-            self.row[self.host_of[key[0]]], self.dirty = WHITE_ROW, True
+            self.row[self.hosts.index[key[0]]], self.dirty = WHITE_ROW, True
         if self.dirty:
             self._push_lists()
 
