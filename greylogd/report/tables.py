@@ -16,6 +16,7 @@ import pandas as pd
 from greylogd.analysis.weekly import WeeklyReport
 
 CELL_MAX = 80
+DISPLAY_ROWS = 100
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 # field, title, what it shows; delay columns are seconds in the data and minutes on display
@@ -86,11 +87,14 @@ def display(frame: pd.DataFrame, tz: str) -> pd.DataFrame:
 
 
 def sections(report: WeeklyReport) -> list[Section]:
-    """The report's tables in order (the charts' hourly/heatmap frames are exported, not tabulated)."""
+    """The report's tables in order (the charts' hourly/heatmap frames are exported, not tabulated).
+    Long tables (trapped hosts, expiring entries) show their first DISPLAY_ROWS rows; exports keep all."""
     out = []
     for key, title, description in SECTIONS:
         frame = getattr(report, key)
-        shown = None if frame is None else display(frame, report.period.tz)
+        shown = None if frame is None else display(frame.head(DISPLAY_ROWS), report.period.tz)
+        if frame is not None and len(frame) > DISPLAY_ROWS:
+            description += f" First {DISPLAY_ROWS} of {len(frame)} rows; all of them in {key}.csv."
         out.append(Section(key, title, description, frame, shown))
     return out
 

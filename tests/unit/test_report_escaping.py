@@ -17,7 +17,7 @@ import pytest
 from greylogd.analysis.weekly import Inputs, WeeklySettings, build_report
 from greylogd.report.export import neutralise
 from greylogd.report.output import write_report
-from greylogd.report.tables import clean_text
+from greylogd.report.tables import DISPLAY_ROWS, clean_text, sections
 from tests.unit import weekly_world as world
 
 HOSTILE = {
@@ -104,3 +104,14 @@ def test_clean_text_controls_surrogates_and_limit() -> None:
     assert clean_text("bad\udcff\ud800x") == "bad\ufffd\ufffdx"
     assert clean_text("a\x00b\x1bc\x7f\nd\te", None) == "a\ufffdb\ufffdc\ufffd\nd\te"
     assert clean_text("x" * 100, 10) == "x" * 9 + "\u2026"
+
+
+def test_long_tables_are_cut_for_display_only() -> None:
+    many = pd.Series([f"203.0.113.{n}" for n in range(150)], dtype="str")
+    inputs = Inputs(entries=world.entries().head(0), entries_at=world.PERIOD.end,
+                    greyd_events=world.greyd_events().head(0))
+    report = build_report(inputs, world.PERIOD)
+    report.trapped = pd.DataFrame({"ip": many})
+    section = next(s for s in sections(report) if s.key == "trapped")
+    assert len(section.frame) == 150 and len(section.display) == DISPLAY_ROWS
+    assert section.description.endswith("First 100 of 150 rows; all of them in trapped.csv.")
