@@ -218,4 +218,6 @@ class Daemon:
 
 def _capture_key(s: DaemonSettings) -> tuple[object, ...]:
     """The settings whose change needs the capture rebound (a short window without a listener)."""
-    return (s.groups, s.backend, s.own.queue_num, s.own.nflog_qthreshold, s.own.nflog_timeout)
+    own = s.own
+    return (s.groups, s.backend, own.queue_num, own.nflog_qthreshold, own.nflog_timeout, own.nflog_nlbufsiz,
+            own.rcvbuf_mb, own.rcvbuf_max_mb)

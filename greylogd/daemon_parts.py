@@ -64,8 +64,10 @@ def open_source(settings: DaemonSettings, keep: Callable[[ConnectionEvent], bool
         return NfqueueSource(settings.own.queue_num, keep)
     from greylogd.capture.nflog import NflogSource
 
-    return NflogSource(settings.groups, qthreshold=settings.own.nflog_qthreshold,
-                       timeout=settings.own.nflog_timeout)
+    own = settings.own
+    return NflogSource(settings.groups, nlbufsiz=own.nflog_nlbufsiz, qthreshold=own.nflog_qthreshold,
+                       timeout=own.nflog_timeout, rcvbuf=own.rcvbuf_mb << 20,
+                       rcvbuf_max=own.rcvbuf_max_mb << 20)
 
 
 def open_sync(settings: DaemonSettings) -> SyncSender | None:
