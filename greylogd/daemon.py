@@ -57,7 +57,7 @@ class Daemon:
     def _start(self) -> None:
         s = self.settings
         account = Account.lookup(s.user) if s.drop_privs and os.geteuid() == 0 else None
-        spill_dir = parts.prepare_dir(s.own.spill_journal, account)
+        parts.prepare_dir(s.own.spill_journal, account)
         self.source: EventSource = parts.open_source(s, self._keep)
         both = len(s.groups) > 1
         log.info("listening, in both directions" if both else "listening, inbound direction only")
@@ -65,7 +65,7 @@ class Daemon:
         if account is not None:
             parts.preload(s)
             drop_to(account)
-        self.spill = Spill(os.path.join(spill_dir, os.path.basename(s.own.spill_journal)))
+        self.spill = Spill(s.own.spill_journal)
         if len(self.spill):
             log.info("replaying %d spilled batches from %s", len(self.spill), self.spill.path)
         self.store = parts.LazyStore(s)

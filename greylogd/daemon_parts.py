@@ -15,7 +15,7 @@ from greylogd.config import ConfigWarning
 from greylogd.daemon_settings import DaemonSettings
 from greylogd.errors import GreylogdError, StoreError
 from greylogd.greydb.open import open_store
-from greylogd.greydb.store import RefreshResult, Store
+from greylogd.greydb.store import Entry, RefreshResult, Store
 from greylogd.metrics import Collector, Snapshot, serve
 from greylogd.privileges import Account
 from greylogd.refresher import Clock
@@ -30,15 +30,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("greylogd")
 
 
-def prepare_dir(path: str, account: Account | None) -> str:
-    """Create the directory of `path` (as root, before the drop) and give it to `account`."""
+def prepare_dir(path: str, account: Account | None) -> None:
+    """Create the directory of `path` (as root, before the drop) and give it, and `path` if it exists,
+    to `account`, so the spill journal stays writable after the drop."""
     directory = os.path.dirname(os.path.abspath(path))
     Path(directory).mkdir(parents=True, exist_ok=True, mode=0o750)
     if account is not None:
         account.chown(directory)
         if os.path.exists(path):
             account.chown(path)
-    return directory
 
 
 def preload(settings: DaemonSettings) -> None:
@@ -107,7 +107,8 @@ class LazyStore:
             log.warning("database write delayed, will retry: %s", exc)
             raise
 
-    def snapshot(self) -> list:
+    def snapshot(self) -> list[Entry]:
+        """For the ledger poller."""
         return self._get().snapshot()
 
     def reconfigure(self, settings: DaemonSettings) -> None:

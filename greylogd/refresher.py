@@ -105,7 +105,7 @@ class Refresher:
             batch.counts[key] = batch.counts.get(key, 0) + 1
             batch.events += 1
             batch.oldest = min(batch.oldest, event.ts)
-            batch.event_ts.append(event.ts)  # type: ignore[union-attr]
+            batch.event_ts.append(event.ts)
             self.stats.received += 1
             if batch.events >= self.settings.batch_events:
                 self._seal()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -32,7 +32,7 @@ class Batch:
     counts: dict[str, int]
     events: int = 0
     oldest: float = 0.0
-    event_ts: list[float] | None = None
+    event_ts: list[float] = field(default_factory=list)
 
 
 class Spill:

@@ -37,6 +37,18 @@ configuration (greyd.conf, greyd's syntax; the CLI wins over the file):
   section greylogd { ... }, greylogd's own keys:
 {own}
 
+logging:
+  syslog ident greylogd, facility daemon (journald reads it); with syslog_enable = 0, or outside systemd,
+  also stderr as `greylogd[pid]: message` like greyd. INFO `whitelisting <ip>` per refreshed address,
+  `listening, in both directions`, `exiting` and a `totals:` line (received, refreshed, spilled, retries,
+  kernel drops) at exit; DEBUG (-d) adds greyd's `packet received: ...` per event.
+
+files:
+  /etc/greyd/greyd.conf            configuration (greyd's own file; greyd ignores `section greylogd`)
+  /etc/greyd/greyd.key             sync HMAC key (sync.key; its hex SHA-1 is the key, as greyd)
+  /var/run/greylogd/greylogd.pid   pidfile: decimal PID + NUL, locked while running (-P, greylogd_pidfile)
+  /var/lib/greylogd/spill.journal  batches waiting for the database (greylogd.spill_journal)
+
 signals:
   SIGTERM, SIGINT, SIGQUIT  drain the capture, commit until shutdown_timeout, spill the rest, exit 0
   SIGHUP                    re-read the configuration; queued events are kept; a bad file is logged and
