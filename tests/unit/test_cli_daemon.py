@@ -116,3 +116,10 @@ def test_help_documents_flags_keys_signals_and_exit_codes(capsys):
     for text in ("-W hours", "-Y synctarget", "-P pidfile", "-p syncport", "--backend", "spill_journal",
                  "SIGHUP", "exit status:", "greylogd ledger --help", "shutdown_timeout"):
         assert text in out, text
+
+
+def test_ledger_subcommand_dispatches_to_the_ledger_cli(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["ledger", "--help"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: greylogd ledger ")
