@@ -7,9 +7,11 @@ at `now`, with R the IP row of T.ip in the same snapshot (if any), the rules in 
 
 1. trapped: a TRAPPED row for T.ip was seen while T was open, or is there now. outcome_ts = the first poll
    that saw it.
-2. promoted: R is WHITE, R.first == T.first and R.bcount >= T.bcount: R is T itself. pass and bcount are
-   taken from R (a retry after our last poll shows there). When one scan promotes two tuples of an IP the
-   later replaces the earlier (verified in greyd), so R matches only the winner.
+2. promoted: R is WHITE, R.first == T.first, R.bcount >= T.bcount and R.pass is T's or moved since the
+   last poll: R is T itself. pass and bcount are taken from R (a retry after our last poll shows there).
+   When one scan promotes two tuples of an IP the later replaces the earlier (verified in greyd), so R
+   matches only the winner; the pass test stops a sibling with the same first (two RCPTs in one second)
+   from matching a row promoted at an earlier poll.
 3. expired: R exists and matches none of the IP's vanished tuples, so it was there before and greyd never
    promoted T: it aged out. outcome_ts = T.expire (or now, if something removed it before that).
 4. Otherwise nothing blocked promotion:
@@ -18,8 +20,11 @@ at `now`, with R the IP row of T.ip in the same snapshot (if any), the rules in 
      ahead with MySQL/PostgreSQL), so a promotion took it:
      a sibling won the IP row, or its WHITE row was deleted (greydb -d) within the interval. A retry we did
      not see (pass still == expire) is placed at `now`, its upper bound.
-   - T.pass < T.expire: T had qualified and nothing blocked it, so the first scan after `pass` promoted it;
-     its WHITE row is gone again (a white_expiry shorter than the interval, or deleted). Heuristic: promoted.
+   - T.pass < T.expire and the last poll saw no WHITE row for T.ip: T had qualified and nothing blocked
+     it, so the first scan after `pass` promoted it; its WHITE row is gone again (a white_expiry shorter
+     than the interval, or deleted). Heuristic: promoted. (If a WHITE row was there at the last poll and
+     is gone now, it expired in the interval while blocking T; had T been promoted after it, T's own row
+     would be here now.)
    - else expired at T.expire.
 Promoted outcome_ts = now: the scan ran in (since, now], at most one poll interval earlier (`since` is the
 previous poll, when every vanished tuple was last seen).
@@ -57,7 +62,7 @@ def close_vanished(vanished: Iterable[TupleState], rows: dict[str, Entry], now: 
 
 
 def _close_ip(out: Verdicts, states: list[TupleState], row: Entry | None, now: int, since: int) -> None:
-    winner = _winner(states, row)
+    winner = _winner(states, row, now, since)
     for state in states:
         if state.trapped_at is not None or (row is not None and row.kind is Kind.TRAPPED):
             trapped_at = now if state.trapped_at is None else state.trapped_at
@@ -70,11 +75,15 @@ def _close_ip(out: Verdicts, states: list[TupleState], row: Entry | None, now: i
             out.closed.append(_unblocked(state, now))
 
 
-def _winner(states: list[TupleState], row: Entry | None) -> TupleState | None:
-    """The tuple the WHITE row was promoted from; on equal `first`, the one whose counters match best."""
+def _winner(states: list[TupleState], row: Entry | None, now: int, since: int) -> TupleState | None:
+    """The tuple the WHITE row was promoted from in this interval: same first, no fewer attempts, and the
+    row's pass is the tuple's or moved within (since, now] (a retry we did not see). The pass test keeps
+    a row promoted earlier from a sibling with the same first (two RCPTs in one second) from matching."""
     if row is None or row.kind is not Kind.WHITE:
         return None
-    found = [s for s in states if s.first == row.first and s.bcount <= row.bcount]
+    fresh = since < row.pass_ <= now
+    found = [s for s in states
+             if s.first == row.first and s.bcount <= row.bcount and (fresh or s.pass_ == row.pass_)]
     return max(found, key=lambda s: (s.bcount == row.bcount, s.pass_ == row.pass_), default=None)
 
 
@@ -95,6 +104,6 @@ def _unblocked(state: TupleState, now: int) -> Closed:
     if state.expire > now + CLOCK_SLACK_S:
         final = replace(state, pass_=now) if state.pass_ >= state.expire else state
         return Closed(final, Outcome.PROMOTED, now)
-    if state.pass_ < state.expire:
+    if state.pass_ < state.expire and not state.white_seen:
         return Closed(state, Outcome.PROMOTED, now)
     return _expired(state, now)

@@ -7,6 +7,8 @@ promotion keeps first, pass and bcount in the WHITE row.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from greylogd.greydb.store import Entry, Kind
 from greylogd.ledger.diff import diff, entry_key
 from greylogd.ledger.model import Closed, Outcome, Retry, TupleState
@@ -103,6 +105,14 @@ def test_sibling_whose_retry_we_missed_is_promoted_with_pass_at_the_observation(
     assert out.closed[0] == Closed(final, Outcome.PROMOTED, T0 + 1680)
 
 
+def test_sibling_with_the_same_first_does_not_claim_a_white_row_promoted_earlier() -> None:
+    """Two RCPTs in one second: the retried one was promoted at an earlier poll, the other expires later."""
+    expiring = grey(T0, to="b@example.net")
+    row = white(T0, T0 + 1600, 2, T0 + 1620 + 3110400)  # from the sibling, promoted long before
+    out = diff([state(expiring, T0 + 5)], [row], T0 + GREY_EXPIRY + 30, T0 + GREY_EXPIRY - 10)
+    assert out.closed == [Closed(state(expiring, T0 + 5), Outcome.EXPIRED, T0 + GREY_EXPIRY)]
+
+
 def test_tuple_of_an_ip_with_an_older_white_row_expires() -> None:
     seen = grey(T0, pass_=T0 + 1600, bcount=2)
     row = white(T0 - 5000, T0 - 5000, 1, T0 + 3110400)
@@ -123,6 +133,20 @@ def test_retried_tuple_gone_without_any_ip_row_counts_as_promoted() -> None:
     seen = grey(T0, pass_=T0 + 1600, bcount=2)
     out = diff([state(seen, T0 + 5)], [], T0 + 1630, T0 + 1610)
     assert out.closed == [Closed(state(seen, T0 + 5), Outcome.PROMOTED, T0 + 1630)]
+
+
+def test_retried_tuple_whose_blocking_white_row_expired_with_it_is_expired() -> None:
+    """The last poll saw a WHITE row for the IP (promoted from another tuple); both went in one scan."""
+    seen = replace(state(grey(T0, pass_=T0 + 1600, bcount=2), T0 + 5), white_seen=True)
+    out = diff([seen], [], T0 + GREY_EXPIRY + 30, T0 + GREY_EXPIRY - 10)
+    assert out.closed == [Closed(seen, Outcome.EXPIRED, T0 + GREY_EXPIRY)]
+
+
+def test_white_row_appearing_and_going_is_tracked_on_open_tuples() -> None:
+    entry, row = grey(T0), white(T0 - 50, T0 - 50, 1, T0 + 3110400)
+    out = diff([state(entry, T0 + 5)], [entry, row], T0 + 45, T0 + 25)
+    assert out.changed == [replace(state(entry, T0 + 5), white_seen=True)]
+    assert diff(out.changed, [entry], T0 + 65, T0 + 45).changed == [state(entry, T0 + 5)]
 
 
 def test_tuple_gone_near_its_expiry_within_clock_slack_is_expired_not_promoted() -> None:
