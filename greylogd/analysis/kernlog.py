@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -27,14 +29,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from greylogd.analysis import frames
-from greylogd.analysis.headers import SourceOptions, arrow_strings, envelopes, sniff, to_int
-from greylogd.analysis.sources import CHUNK_BYTES, Envelopes, bad_lines, iter_envelopes
+from greylogd.analysis.headers import SourceOptions, arrow_strings, to_int
+from greylogd.analysis.sources import CHUNK_BYTES, Envelopes, bad_lines, lines_envelopes, map_envelopes
 
+# Three short patterns rather than one spanning the line: RE2's submatch engine runs over the span of
+# the match, so short matches are several times faster. The first SRC/DST and PROTO are the outer
+# packet's (an ICMP error quotes the inner one after them).
 LOG_FIELDS = (
-    r"^(?:\[ *[0-9]+\.[0-9]+\] )?(?P<prefix>(?:[^I]|I[^N]|IN[^=])*)IN=(?P<in_if>[^ ]*) OUT=[^ ]* "
-    r"(?:[^S ][^ ]* |S[^R ][^ ]* |SR[^C ][^ ]* )*SRC=(?P<src>[^ ]+) DST=(?P<dst>[^ ]+) "
-    r"(?:[^P ][^ ]* |P[^R ][^ ]* |PR[^O ][^ ]* )*PROTO=(?P<proto>[^ ]+)"
-    r"(?: SPT=(?P<spt>[0-9]+) DPT=(?P<dpt>[0-9]+))?")
+    r"^(?:\[ *[0-9]+\.[0-9]+\] )?(?P<prefix>(?:[^I]|I[^N]|IN[^=])*)IN=(?P<in_if>[^ ]*) OUT=",
+    r" SRC=(?P<src>[^ ]+) DST=(?P<dst>[^ ]+) ",
+    r" PROTO=(?P<proto>[^ ]+)(?: SPT=(?P<spt>[0-9]+) DPT=(?P<dpt>[0-9]+))?",
+)
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = rf"^(?:{_OCTET}\.){{3}}{_OCTET}$"
 _LOG_MARK = " OUT="  # the kernel prints "IN=<if> OUT=<if> " in every LOG line
 
 
@@ -66,17 +73,15 @@ def read_kernlog(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
     options = options or SourceOptions(tz=tz)
     if tz is not None and options.tz != tz:
         options = SourceOptions(tz, options.reference, options.boot_time, options.host)
-    chunks = iter_envelopes(paths, options, chunk_bytes, progress)
-    return _combine([parse_chunk(chunk, categories) for chunk in chunks])
+    parse = partial(parse_chunk, categories=categories)
+    return _combine(list(map_envelopes(parse, paths, options, chunk_bytes, progress, keep=_LOG_MARK)))
 
 
 def parse_kernlog(lines: Iterable[str], *, source: str = "<lines>", options: SourceOptions | None = None,
                   categories: Mapping[str, str] | None = None) -> KernlogResult:
     """``read_kernlog`` for lines in memory (format sniffed from the first; times as SourceOptions)."""
-    array = pa.array([line.rstrip("\n") for line in lines], pa.large_string())
-    fmt = sniff(array)
-    frame = envelopes(array, fmt, 1, pd.Timestamp.now("UTC").to_pydatetime(), options or SourceOptions())
-    return _combine([parse_chunk(Envelopes(source, fmt, frame, 0), categories)])
+    chunk = lines_envelopes(lines, source, options, keep=_LOG_MARK)
+    return _combine([parse_chunk(chunk, categories)])
 
 
 @dataclass
@@ -92,10 +97,7 @@ def parse_chunk(chunk: Envelopes, categories: Mapping[str, str] | None = None) -
     frame = chunk.frame
     is_log = pc.match_substring(arrow_strings(frame["raw"]), _LOG_MARK).to_numpy(zero_copy_only=False)
     log = frame[is_log]
-    fields = pc.extract_regex(arrow_strings(log["message"].fillna("")), LOG_FIELDS)
-    table = pd.DataFrame({name: pd.Series(fields.field(name), dtype="str", index=log.index)
-                          for name in ("prefix", "in_if", "src", "dst", "proto", "spt", "dpt")})
-    table.loc[~fields.is_valid().to_numpy(zero_copy_only=False)] = np.nan
+    table = _fields(arrow_strings(log["message"].fillna("")), log.index)
     table["src"], table["dst"] = normalise_addresses(table["src"]), normalise_addresses(table["dst"])
     table["bad_port"] = False
     for port in ("spt", "dpt"):
@@ -105,7 +107,20 @@ def parse_chunk(chunk: Envelopes, categories: Mapping[str, str] | None = None) -
     reasons = _reasons(log, table)
     good = log[reasons.isna()]
     connections = _connections(good, table.loc[good.index], categories)
-    return _Parsed(connections, bad_lines(chunk.source, log, reasons), len(frame), len(frame) - len(log))
+    return _Parsed(connections, bad_lines(chunk.source, log, reasons), chunk.lines, chunk.lines - len(log))
+
+
+def _fields(message: pa.Array, index: pd.Index) -> pd.DataFrame:
+    """LOG_FIELDS groups as str columns; a row missing any of the three parts is all NaN."""
+    columns, valid = {}, np.ones(len(message), bool)
+    for pattern in LOG_FIELDS:
+        parts = pc.extract_regex(message, pattern)
+        valid &= parts.is_valid().to_numpy(zero_copy_only=False)
+        for name in re.findall(r"\?P<(\w+)>", pattern):
+            columns[name] = pd.Series(parts.field(name), dtype="str", index=index)
+    table = pd.DataFrame(columns, index=index)
+    table.loc[~valid] = np.nan
+    return table
 
 
 def _reasons(log: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
@@ -124,11 +139,16 @@ def _reasons(log: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
 
 
 def normalise_addresses(text: pd.Series) -> pd.Series:
-    """IP addresses in ``ipaddress`` compressed form (IPv6 as the kernel prints it is fully expanded);
-    NaN where missing or invalid. Converts each distinct value once."""
-    codes, uniques = pd.factorize(text)
+    """IP addresses in ``ipaddress`` compressed form (the kernel prints IPv6 fully expanded); NaN where
+    missing or invalid. Dotted quads are checked in one RE2 pass (the kernel's %pI4 is already
+    canonical); everything else is converted by ``ipaddress`` once per distinct value."""
+    quad = pc.match_substring_regex(arrow_strings(text), _IPV4).to_numpy(zero_copy_only=False)
+    quad = np.asarray(pd.Series(quad, index=text.index).fillna(False), dtype=bool)
+    codes, uniques = pd.factorize(text[~quad])
     normal = np.array([_normal(value) for value in uniques] + [np.nan], dtype=object)
-    return pd.Series(normal[codes], index=text.index, dtype="str")
+    out = text.where(quad)
+    out[~quad] = normal[codes]
+    return out.astype("str")
 
 
 def _normal(value: str) -> str | float:

@@ -1,0 +1,106 @@
+"""Benchmark: read_kernlog against grep on generated kernel LOG files of 1M and 10M lines.
+
+Usage: .venv/bin/python bench/parse.py [--lines 1000000 10000000] [--dir /tmp] [--chunk-mb 16 64]
+
+For each size it writes a kern.log in Debian 12's RFC 3339 format (about 250 bytes a line: 91% LOG lines
+in five categories, 8% other kernel lines, 1% malformed LOG lines), then prints wall time and lines/s of
+  - read_kernlog (in a child process, one run per chunk size, with its peak RSS from getrusage),
+  - ``grep -c GREYD`` and a ``grep | awk | sort | uniq -c`` top-sources pipeline on the same file.
+Figures, not assertions: CPU is shared, so run it on a quiet machine and read the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PREFIXES = ["[GREYD WHITED] ", "[GREYD 25 DNAT] ", "[GREYD 25 REDIRECTED] ", "[GREYD FAILED] ",
+            "[GREYD 8025 JAILED] "]
+MAC = "MAC=52:54:00:aa:bb:cc:52:54:00:11:22:33:08:00"
+PIPELINE = ("grep GREYD {path} | awk '{{for (i = 1; i <= NF; i++) if ($i ~ /^SRC=/) print substr($i, 5)}}'"
+            " | sort | uniq -c | sort -rn | head -20")
+
+
+def line(i: int) -> str:
+    """The i-th generated line: a LOG line, every 12th a non-LOG kernel line, every 100th malformed."""
+    stamp = f"2026-11-{16 + i // 1_500_000 % 7:02d}T{i // 62_500 % 24:02d}:{i // 1042 % 60:02d}:" \
+            f"{i // 17 % 60:02d}.{i * 7919 % 1_000_000:06d}+00:00 mx1 kernel: [{i // 10}.{i % 10}00000] "
+    if i % 12 == 5:
+        return stamp + "e1000e: eth0 NIC Link is Up 1000 Mbps Full Duplex\n"
+    src = f"{(i * 37) % 223 + 1}.{(i * 11) % 256}.{(i * 3) % 256}.{i % 250 + 1}"
+    if i % 100 == 7:
+        src = src + ".300"
+    return (f"{stamp}{PREFIXES[i % 5]}IN=eth0 OUT= {MAC} SRC={src} DST=198.51.100.10 LEN=60 TOS=0x00 "
+            f"PREC=0x00 TTL=54 ID={i % 65536} DF PROTO=TCP SPT={1024 + i % 60000} DPT=25 WINDOW=65535 "
+            "RES=0x00 SYN URGP=0 \n")
+
+
+def generate(path: Path, lines: int) -> None:
+    """Write ``lines`` generated lines to ``path`` unless it already has that many."""
+    if path.exists() and path.with_suffix(".done").exists():
+        return
+    with open(path, "w") as out:
+        for start in range(0, lines, 100_000):
+            out.write("".join(line(i) for i in range(start, min(start + 100_000, lines))))
+    path.with_suffix(".done").touch()
+
+
+def child(path: str, chunk_mb: int) -> None:
+    """Run read_kernlog once and print its figures as JSON (executed in a fresh process)."""
+    from greylogd.analysis.kernlog import read_kernlog
+    start = time.perf_counter()
+    result = read_kernlog(path, tz="UTC", chunk_bytes=chunk_mb << 20, progress=False)
+    top = result.connections["src"].value_counts().head(20)
+    print(json.dumps({"seconds": time.perf_counter() - start, "lines": result.lines,
+                      "connections": len(result.connections), "bad": len(result.bad_lines),
+                      "skipped": result.skipped, "top": int(top.iloc[0]),
+                      "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def timed(command: str) -> float:
+    start = time.perf_counter()
+    subprocess.run(["bash", "-c", command], check=True, capture_output=True)  # /dev/null: grep -c stops early
+    return time.perf_counter() - start
+
+
+def bench(path: Path, lines: int, chunk_mbs: list[int]) -> None:
+    grep = timed(f"grep -c GREYD {path}")
+    pipeline = timed(PIPELINE.format(path=path))
+    size = path.stat().st_size / 1e6
+    print(f"\n{lines:,} lines, {size:,.0f} MB")
+    print(f"  grep -c GREYD          {grep:7.2f} s  {lines / grep:12,.0f} lines/s")
+    print(f"  grep|awk|sort|uniq -c  {pipeline:7.2f} s  {lines / pipeline:12,.0f} lines/s")
+    for chunk_mb in chunk_mbs:
+        out = subprocess.run([sys.executable, __file__, "--child", str(path), str(chunk_mb)], check=True,
+                             capture_output=True, text=True).stdout
+        figures = json.loads(out)
+        print(f"  read_kernlog chunk {chunk_mb:3d} MB {figures['seconds']:7.2f} s  "
+              f"{lines / figures['seconds']:12,.0f} lines/s  {figures['seconds'] / grep:5.1f}x grep -c  "
+              f"peak RSS {figures['rss_mb']:,.0f} MB  (connections {figures['connections']:,}, "
+              f"bad {figures['bad']:,}, skipped {figures['skipped']:,})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--dir", type=Path, default=Path("/tmp"))
+    parser.add_argument("--chunk-mb", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args.child[0], int(args.child[1]))
+        return 0
+    for lines in args.lines:
+        path = args.dir / f"greylogd-bench-{lines}.log"
+        generate(path, lines)
+        bench(path, lines, args.chunk_mb)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
