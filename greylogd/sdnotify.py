@@ -2,7 +2,8 @@
 
 Used for Type=notify readiness (READY=1 after the capture is bound and privileges are dropped), reload and
 stop notices, and the watchdog (WATCHDOG=1 every WATCHDOG_USEC / 2, only when WATCHDOG_PID is unset or ours).
-Outside systemd every call is a no-op. Send errors are ignored: systemd's own timeouts report them.
+Outside systemd every call is a no-op. The socket is non-blocking and send errors are ignored: a reader
+that does not keep up loses notices (systemd's own timeouts report that) instead of stopping the daemon.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class Notifier:
         self._sock: socket.socket | None = None
         if self._address:
             self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            self._sock.setblocking(False)  # a stalled reader must never stall the daemon's loop
         self.watchdog_interval = _watchdog_interval(env)
 
     def notify(self, *states: str) -> None:

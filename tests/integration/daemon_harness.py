@@ -129,13 +129,14 @@ class Site:
         shutil.rmtree(self.root, ignore_errors=True)
 
     @contextlib.contextmanager
-    def daemon(self, ns: Netns, *flags: str, timeout: float = 20) -> Iterator[Daemon]:
-        """The running daemon; on exit it is stopped with SIGTERM if still running."""
+    def daemon(self, ns: Netns, *flags: str, timeout: float = 20,
+               env: dict[str, str] | None = None) -> Iterator[Daemon]:
+        """The running daemon (extra environment `env`); on exit it is stopped with SIGTERM if running."""
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         path = self.root / f"notify{time.monotonic_ns()}"
         notify.bind(str(path))
         os.chmod(path, 0o777)
-        env = {**os.environ, "NOTIFY_SOCKET": str(path), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "NOTIFY_SOCKET": str(path), "PYTHONUNBUFFERED": "1", **(env or {})}
         env.pop("JOURNAL_STREAM", None)
         with open(self.log, "ab") as log:
             proc = subprocess.Popen(["ip", "netns", "exec", ns.name, GREYLOGD, "--foreground", "-f",
@@ -168,12 +169,20 @@ class Daemon:
         deadline = time.monotonic() + timeout
         while state not in self.notices:
             left = deadline - time.monotonic()
-            if left <= 0 or self.proc.poll() is not None:
+            if left <= 0 or (self.proc.poll() is not None and not self._pending()):
                 raise AssertionError(f"greylogd sent no {state} within {timeout} s (exit "
                                      f"{self.proc.poll()}); log:\n{self.site.log.read_text()}")
             self.notify.settimeout(min(left, 0.5))
             with contextlib.suppress(TimeoutError):
                 self.notices += self.notify.recv(4096).decode().split("\n")
+
+    def _pending(self) -> bool:
+        self.notify.setblocking(False)
+        try:
+            self.notices += self.notify.recv(4096).decode().split("\n")
+            return True
+        except BlockingIOError:
+            return False
 
     @property
     def pid(self) -> int:

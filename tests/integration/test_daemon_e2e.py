@@ -70,7 +70,8 @@ def _burst(pair, sports: range) -> int:
 
 def test_inbound_outbound_ipv4_ipv6_refresh_with_greyd_semantics(pair, site):
     t0 = int(time.time())
-    with site.daemon(pair.gateway) as daemon:
+    with site.daemon(pair.gateway, env={"WATCHDOG_USEC": "400000"}) as daemon:
+        daemon.wait_for("WATCHDOG=1", 5)
         status = daemon.status()
         assert status["Uid"].split() == ["65534"] * 4
         assert status["CapEff"] == "0000000000001000"
@@ -79,7 +80,10 @@ def test_inbound_outbound_ipv4_ipv6_refresh_with_greyd_semantics(pair, site):
         with in_netns(pair.gateway, _connect_out, "198.51.100.2", 2) as child:
             assert child.conn.recv() == 2
         _wait_for_pcount(site, 92)
+        daemon.notices.clear()
+        daemon.wait_for("WATCHDOG=1", 5)  # still alive, and its queued notices are read
         assert daemon.stop() == 0
+        daemon.wait_for("STOPPING=1", 1)
     t1 = int(time.time())
     assert rule_counts(pair.gateway) == (90, 2)
     rows = white_rows(site.db)

@@ -101,3 +101,17 @@ def test_stderr_and_file_lines_use_greyds_format(tmp_path, capsys, monkeypatch):
             logger.removeHandler(handler)
             handler.close()
         logger.setLevel(logging.NOTSET)
+
+
+def test_notifier_never_blocks_when_the_reader_stalls(tmp_path):
+    path = tmp_path / "notify"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(str(path))
+    notifier = Notifier({"NOTIFY_SOCKET": str(path)})
+    try:
+        for _ in range(1000):  # far more than net.unix.max_dgram_qlen datagrams, none read
+            notifier.notify("WATCHDOG=1")
+        assert server.recv(100) == b"WATCHDOG=1"
+    finally:
+        notifier.close()
+        server.close()
