@@ -12,11 +12,13 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import os
+import queue
 import sys
 from dataclasses import dataclass
 
 LOGGER = "greylogd"
 SYSLOG_SOCKET = "/dev/log"
+QUEUE_BOUND = 100_000  # log records waiting for the writer thread
 
 
 @dataclass(frozen=True)
@@ -44,18 +46,23 @@ def _syslog_handler() -> logging.Handler | None:
     return handler
 
 
-def configure(settings: LogSettings) -> logging.Logger:
-    """(Re)configure the `greylogd` logger; safe to call again on SIGHUP. Returns the logger.
+class _DroppingQueueHandler(logging.handlers.QueueHandler):
+    """Hands records to the writer thread; when QUEUE_BOUND records are waiting (the journal stalls), new
+    ones are counted in `dropped` instead of blocking the daemon's loop or growing memory."""
 
-    The record fields greyd's formats never show (caller, thread, process names) are not collected:
-    at one `whitelisting` line per refreshed address that bookkeeping cost a third of the daemon's CPU.
-    """
-    logging._srcfile = None  # type: ignore[attr-defined]  # documented switch: skip findCaller()
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    logger = logging.getLogger(LOGGER)
-    for old in list(logger.handlers):
-        logger.removeHandler(old)
-        old.close()
+    dropped = 0
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        try:
+            self.queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+
+
+_listener: logging.handlers.QueueListener | None = None
+
+
+def _outputs(settings: LogSettings) -> list[logging.Handler]:
     handlers: list[logging.Handler] = []
     syslog = _syslog_handler() if settings.syslog else None
     if syslog is not None:
@@ -67,7 +74,39 @@ def configure(settings: LogSettings) -> logging.Logger:
     for handler in handlers:
         if not isinstance(handler, logging.handlers.SysLogHandler):
             handler.setFormatter(_GreydFormatter())
-        logger.addHandler(handler)
+    return handlers
+
+
+def configure(settings: LogSettings) -> logging.Logger:
+    """(Re)configure the `greylogd` logger; safe to call again on SIGHUP. Returns the logger.
+
+    Lines are written by one background thread (a QueueListener), so a slow journald or disk delays log
+    lines, never refreshes. Call after any fork (the thread does not survive one) and `stop()` at exit.
+    The record fields greyd's formats never show (caller, thread, process names) are not collected:
+    at one `whitelisting` line per refreshed address that bookkeeping cost a third of the daemon's CPU.
+    """
+    global _listener
+    logging._srcfile = None  # type: ignore[attr-defined]  # documented switch: skip findCaller()
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    stop()
+    logger = logging.getLogger(LOGGER)
+    records: queue.Queue[logging.LogRecord] = queue.Queue(QUEUE_BOUND)
+    logger.addHandler(_DroppingQueueHandler(records))
+    _listener = logging.handlers.QueueListener(records, *_outputs(settings))
+    _listener.start()
     logger.setLevel(logging.DEBUG if settings.debug else logging.INFO)
     logger.propagate = False
     return logger
+
+
+def stop() -> None:
+    """Write every queued line, stop the writer thread and close the outputs (idempotent)."""
+    global _listener
+    logger = logging.getLogger(LOGGER)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    if _listener is not None:
+        _listener.stop()
+        for handler in _listener.handlers:
+            handler.close()
+        _listener = None

@@ -7,7 +7,6 @@ usage and configuration errors (one line naming file:line:col or the flag).
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import textwrap
@@ -150,17 +149,17 @@ def _run(cli: CliOptions, settings: DaemonSettings, cfg: Config) -> int:
     from greylogd import daemon_parts
     from greylogd.daemon import Daemon
 
-    log = logsetup.configure(settings.log)
-    daemon_parts.log_warnings(settings, cfg.warnings)
     if not cli.foreground and "NOTIFY_SOCKET" not in os.environ and _daemonize_wanted(cfg):
         _daemonize()
+    log = logsetup.configure(settings.log)
+    daemon_parts.log_warnings(settings, cfg.warnings)
     try:
         return Daemon(cli, settings).run()
     except (GreylogdError, OSError) as exc:
         log.critical("%s", exc)
         return 1
     finally:
-        logging.shutdown()
+        logsetup.stop()
 
 
 def _daemonize_wanted(cfg: Config) -> bool:

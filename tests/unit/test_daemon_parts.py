@@ -93,25 +93,24 @@ def test_stderr_and_file_lines_use_greyds_format(tmp_path, capsys, monkeypatch):
     try:
         logger.info("whitelisting %s", "203.0.113.7")
         logger.debug("packet received: direction = in, saddr = 203.0.113.7, daddr = 192.0.2.1")
-        line = f"greylogd[{os.getpid()}]: whitelisting 203.0.113.7\n"
-        assert capsys.readouterr().err == line
-        assert log_file.read_text() == line
     finally:
-        for handler in list(logger.handlers):
-            logger.removeHandler(handler)
-            handler.close()
-        logger.setLevel(logging.NOTSET)
+        logsetup.stop()  # the writer thread has written every queued line when this returns
+    line = f"greylogd[{os.getpid()}]: whitelisting 203.0.113.7\n"
+    assert capsys.readouterr().err == line
+    assert log_file.read_text() == line
+    logging.getLogger("greylogd").setLevel(logging.NOTSET)
 
 
-def test_notifier_never_blocks_when_the_reader_stalls(tmp_path):
-    path = tmp_path / "notify"
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    server.bind(str(path))
-    notifier = Notifier({"NOTIFY_SOCKET": str(path)})
+def test_a_stalled_log_writer_drops_lines_instead_of_blocking(monkeypatch):
+    monkeypatch.setattr(logsetup, "QUEUE_BOUND", 3)
+    logger = logsetup.configure(logsetup.LogSettings(syslog=False))
+    handler = logger.handlers[0]
+    logsetup._listener.stop()  # the writer stalls: nothing leaves the queue any more
     try:
-        for _ in range(1000):  # far more than net.unix.max_dgram_qlen datagrams, none read
-            notifier.notify("WATCHDOG=1")
-        assert server.recv(100) == b"WATCHDOG=1"
+        for n in range(10):
+            logger.info("line %d", n)
+        assert handler.dropped == 7
     finally:
-        notifier.close()
-        server.close()
+        logsetup._listener = None
+        logsetup.stop()
+        logging.getLogger("greylogd").setLevel(logging.NOTSET)
