@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import sqlite3
 import subprocess
 import time
 
 import pytest
 
 from greylogd import sync
+from greylogd.ledger import Ledger
 from tests.integration.daemon_harness import (
     GREYLOGD,
     Site,
@@ -166,3 +168,27 @@ def test_nfqueue_backend_refreshes_every_queued_connection(pair, site):
     assert {ip: row[4] for ip, row in white_rows(site.db).items()} == {ip: 2 for ip in V4 + V6}
     assert "totals: received 60, refreshed 60, spilled 0, retries 0, kernel drops 0 (seq gaps), enobufs 0" \
         in site.log_lines()
+
+
+def test_ledger_polling_records_greyd_grey_tuples(pair, site):
+    ledger = site.root / "db" / "ledger.sqlite"  # the directory grey.user owns
+    site.write(extra=f'ledger = "{ledger}"\n  ledger_interval = 1')
+    with site.daemon(pair.gateway) as daemon:
+        _burst(pair, range(45000, 45001))  # greyd's tables now exist
+        _wait_for_pcount(site, 30)
+        now = int(time.time())
+        with sqlite3.connect(site.db, timeout=30) as conn:  # greyd's reader writing a new GREY tuple
+            conn.execute("INSERT INTO entries VALUES ('198.51.100.77', 'mx.example.org', 'a@example.org', "
+                         "'b@example.net', ?, ?, ?, 1, 0)", (now, now + 14400, now + 14400))
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not _ledger_ips(ledger, now):
+            time.sleep(0.2)
+        assert daemon.stop() == 0
+    assert _ledger_ips(ledger, now) == ["198.51.100.77"]
+
+
+def _ledger_ips(path, now: int) -> list[str]:
+    if not path.exists():
+        return []
+    with Ledger(path) as ledger:
+        return [str(ip) for ip in ledger.read_tuples(now - 10, now + 10)["ip"]]
