@@ -41,7 +41,6 @@ def diff(open_tuples: list[TupleState], entries: list[Entry], now: int, since: i
     grey = {entry_key(e): e for e in entries if e.kind is Kind.GREY}
     rows = ip_rows(entries)
     trapped = {ip for ip, row in rows.items() if row.kind is Kind.TRAPPED}
-    white = {ip for ip, row in rows.items() if row.kind is Kind.WHITE}
     out, vanished, known = Diff(since), [], set()
     for state in open_tuples:
         known.add(state.key)
@@ -49,30 +48,28 @@ def diff(open_tuples: list[TupleState], entries: list[Entry], now: int, since: i
         if entry is None:
             vanished.append(state)
         else:
-            _advance(out, state, entry, now, (trapped, white))
-    out.new = [_start(e, now, trapped, white) for k, e in grey.items() if k not in known]
+            _advance(out, state, entry, now, trapped)
+    out.new = [_start(e, now, trapped) for k, e in grey.items() if k not in known]
     verdicts: Verdicts = close_vanished(vanished, rows, now, now if since is None else since)
     out.closed, out.retries = verdicts.closed, out.retries + verdicts.retries
     return out
 
 
-def _start(entry: Entry, now: int, trapped: set[str], white: set[str]) -> TupleState:
+def _start(entry: Entry, now: int, trapped: set[str]) -> TupleState:
     """A tuple seen for the first time; its bcount may already be > 1 if it started before the ledger."""
     trapped_at = now if entry.ip in trapped else None
     return TupleState(entry.ip, entry.helo, entry.mail_from, entry.rcpt_to, entry.first, entry.pass_,
-                      entry.expire, entry.bcount, now, trapped_at, entry.ip in white)
+                      entry.expire, entry.bcount, now, trapped_at)
 
 
-def _advance(out: Diff, state: TupleState, entry: Entry, now: int, ips: tuple[set[str], set[str]]) -> None:
+def _advance(out: Diff, state: TupleState, entry: Entry, now: int, trapped: set[str]) -> None:
     """A tuple still in greyd's database: record retries and moved columns (only changed rows are kept,
     and compared before copying: this runs for every open tuple at every poll)."""
-    trapped, white = ips
     trapped_at = now if state.trapped_at is None and entry.ip in trapped else state.trapped_at
-    white_seen = entry.ip in white
     if entry.bcount > state.bcount:
         ts = retry_ts(state.pass_, entry.pass_, now if out.since is None else out.since, now)
         out.retries.append(Retry(state.key, ts, now, entry.bcount))
-    if (entry.pass_, entry.expire, entry.bcount, trapped_at, white_seen) != (
-            state.pass_, state.expire, state.bcount, state.trapped_at, state.white_seen):
+    if (entry.pass_, entry.expire, entry.bcount, trapped_at) != (
+            state.pass_, state.expire, state.bcount, state.trapped_at):
         out.changed.append(replace(state, pass_=entry.pass_, expire=entry.expire, bcount=entry.bcount,
-                                   trapped_at=trapped_at, white_seen=white_seen))
+                                   trapped_at=trapped_at))

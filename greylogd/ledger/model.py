@@ -27,8 +27,7 @@ class TupleState:
     """What the ledger knows of one open GREY tuple: greyd's columns as last seen, plus when it was first
     seen. Every open tuple was seen at the last poll, so that time is not stored per tuple.
 
-    trapped_at is the first poll that saw a TRAPPED row for the tuple's IP while the tuple was open;
-    white_seen says whether the last poll saw a WHITE row for its IP (which blocks its promotion).
+    trapped_at is the first poll that saw a TRAPPED row for the tuple's IP while the tuple was open.
     """
 
     ip: str
@@ -41,7 +40,6 @@ class TupleState:
     bcount: int
     first_seen: int
     trapped_at: int | None = None
-    white_seen: bool = False
 
     @property
     def key(self) -> TupleKey:

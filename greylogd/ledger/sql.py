@@ -20,15 +20,14 @@ from typing import Any
 from greylogd.ledger.diff import Diff
 from greylogd.ledger.model import Closed, Retry, TupleState
 
-STATE = ("ip, helo, mail_from, rcpt_to, first, pass, expire, bcount, first_seen, last_seen, trapped_at, "
-         "white_seen")
-OPEN = "ip, helo, mail_from, rcpt_to, first, pass, expire, bcount, first_seen, trapped_at, white_seen"
+STATE = "ip, helo, mail_from, rcpt_to, first, pass, expire, bcount, first_seen, last_seen, trapped_at"
+OPEN = "ip, helo, mail_from, rcpt_to, first, pass, expire, bcount, first_seen, trapped_at"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS {p}tuples (
     id {id},
     ip TEXT NOT NULL, helo TEXT NOT NULL, mail_from TEXT NOT NULL, rcpt_to TEXT NOT NULL,
     first {i} NOT NULL, pass {i} NOT NULL, expire {i} NOT NULL, bcount {i} NOT NULL,
-    first_seen {i} NOT NULL, last_seen {i} NOT NULL, trapped_at {i}, white_seen {i} NOT NULL,
+    first_seen {i} NOT NULL, last_seen {i} NOT NULL, trapped_at {i},
     outcome TEXT CHECK (outcome IN ('promoted', 'expired', 'trapped')), outcome_ts {i},
     UNIQUE (ip, helo, mail_from, rcpt_to, first));
 CREATE INDEX IF NOT EXISTS tuples_first ON {p}tuples (first);
@@ -71,13 +70,11 @@ def statements(q: str, p: str, id_decl: str, int_type: str) -> Statements:
                        "ON CONFLICT (name) DO UPDATE SET value = excluded.value"),
         bump=f"UPDATE {p}meta SET value = value + 1 WHERE name = 'generation'",
         load_open=f"SELECT {OPEN} FROM {p}tuples WHERE outcome IS NULL",
-        insert=(f"INSERT INTO {p}tuples ({STATE}) VALUES ({', '.join([q] * 12)}) "
+        insert=(f"INSERT INTO {p}tuples ({STATE}) VALUES ({', '.join([q] * 11)}) "
                 "ON CONFLICT (ip, helo, mail_from, rcpt_to, first) DO UPDATE SET pass = excluded.pass, "
                 "expire = excluded.expire, bcount = excluded.bcount, last_seen = excluded.last_seen, "
-                "trapped_at = excluded.trapped_at, white_seen = excluded.white_seen, outcome = NULL, "
-                "outcome_ts = NULL"),
-        update=(f"UPDATE {p}tuples SET pass = {q}, expire = {q}, bcount = {q}, trapped_at = {q}, "
-                f"white_seen = {q} WHERE {key}"),
+                "trapped_at = excluded.trapped_at, outcome = NULL, outcome_ts = NULL"),
+        update=f"UPDATE {p}tuples SET pass = {q}, expire = {q}, bcount = {q}, trapped_at = {q} WHERE {key}",
         close=(f"UPDATE {p}tuples SET pass = {q}, bcount = {q}, last_seen = {q}, outcome = {q}, "
                f"outcome_ts = {q} WHERE {key}"),
         retry=(f"INSERT INTO {p}retries (tuple_id, ts, observed_at, bcount) SELECT id, {q}, {q}, {q} "
@@ -113,15 +110,14 @@ class LedgerDB:
 
     def load_open(self, cur: Any) -> list[TupleState]:
         """The open tuples as the last poll left them (the persisted 'last snapshot')."""
-        return [TupleState(*row[:10], white_seen=bool(row[10]))
-                for row in cur.execute(self.sql.load_open).fetchall()]
+        return [TupleState(*row) for row in cur.execute(self.sql.load_open).fetchall()]
 
     def apply(self, cur: Any, diff: Diff, now: int) -> None:
         """Write one poll's diff, move last_poll to `now` and bump the generation, inside the caller's write
         transaction. New tuples are last seen now, closed ones at the previous poll (diff.since)."""
         for sql, rows in ((self.sql.insert, [_state_row(s) for s in diff.new]),
-                          (self.sql.update, [(s.pass_, s.expire, s.bcount, s.trapped_at,
-                                              int(s.white_seen), *s.key) for s in diff.changed]),
+                          (self.sql.update, [(s.pass_, s.expire, s.bcount, s.trapped_at, *s.key)
+                                             for s in diff.changed]),
                           (self.sql.close, [_closed_row(c, diff.since) for c in diff.closed]),
                           (self.sql.retry, [_retry_row(r) for r in diff.retries])):
             if rows:
@@ -148,7 +144,7 @@ class LedgerDB:
 
 
 def _state_row(s: TupleState) -> tuple[object, ...]:
-    return (*s.key, s.pass_, s.expire, s.bcount, s.first_seen, s.first_seen, s.trapped_at, int(s.white_seen))
+    return (*s.key, s.pass_, s.expire, s.bcount, s.first_seen, s.first_seen, s.trapped_at)
 
 
 def _closed_row(c: Closed, last_seen: int | None) -> tuple[object, ...]:

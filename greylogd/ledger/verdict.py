@@ -14,18 +14,16 @@ at `now`, with R the IP row of T.ip in the same snapshot (if any), the rules in 
    from matching a row promoted at an earlier poll.
 3. expired: R exists and matches none of the IP's vanished tuples, so it was there before and greyd never
    promoted T: it aged out. outcome_ts = T.expire (or now, if something removed it before that).
-4. Otherwise nothing blocked promotion:
+4. Otherwise (no IP row, or a sibling's row from this interval):
    - T.expire > now + CLOCK_SLACK_S: T cannot have expired (greyd only deletes expire <= its clock; the
-     slack covers a snapshot read a moment after `now` and a database server clock that runs a little
-     ahead with MySQL/PostgreSQL), so a promotion took it:
-     a sibling won the IP row, or its WHITE row was deleted (greydb -d) within the interval. A retry we did
-     not see (pass still == expire) is placed at `now`, its upper bound.
-   - T.pass < T.expire and the last poll saw no WHITE row for T.ip: T had qualified and nothing blocked
-     it, so the first scan after `pass` promoted it; its WHITE row is gone again (a white_expiry shorter
-     than the interval, or deleted). Heuristic: promoted. (If a WHITE row was there at the last poll and
-     is gone now, it expired in the interval while blocking T; had T been promoted after it, T's own row
-     would be here now.)
-   - else expired at T.expire.
+     slack covers a snapshot read a moment after `now` and a database server clock running a little
+     ahead with MySQL/PostgreSQL), so a promotion took it: a sibling won the IP row, or its own WHITE row
+     was deleted (greydb -d) or expired (a white_expiry shorter than the poll interval) within the
+     interval. A retry we did not see (pass still == expire) is placed at `now`, its upper bound.
+   - else expired at T.expire. Even with pass < expire: a retry in greyd's last minute before `expire`
+     meets no scan before the DELETE, and a row that blocked it may have gone in the same scan; a tuple
+     promoted earlier would have left its WHITE row (rule 2) unless that row vanished within one poll
+     interval, which real white_expiry values (days) rule out.
 Promoted outcome_ts = now: the scan ran in (since, now], at most one poll interval earlier (`since` is the
 previous poll, when every vanished tuple was last seen).
 """
@@ -104,6 +102,4 @@ def _unblocked(state: TupleState, now: int) -> Closed:
     if state.expire > now + CLOCK_SLACK_S:
         final = replace(state, pass_=now) if state.pass_ >= state.expire else state
         return Closed(final, Outcome.PROMOTED, now)
-    if state.pass_ < state.expire and not state.white_seen:
-        return Closed(state, Outcome.PROMOTED, now)
     return _expired(state, now)

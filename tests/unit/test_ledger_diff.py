@@ -7,8 +7,6 @@ promotion keeps first, pass and bcount in the WHITE row.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from greylogd.greydb.store import Entry, Kind
 from greylogd.ledger.diff import diff, entry_key
 from greylogd.ledger.model import Closed, Outcome, Retry, TupleState
@@ -128,25 +126,18 @@ def test_never_retried_tuple_expires_at_its_expire() -> None:
                                  T0 + GREY_EXPIRY)]
 
 
-def test_retried_tuple_gone_without_any_ip_row_counts_as_promoted() -> None:
-    """The white row it became expired (or was deleted) within one interval: the documented heuristic."""
+def test_retried_tuple_gone_before_its_expiry_without_any_ip_row_was_promoted() -> None:
+    """Only a promotion removes an unexpired tuple; its WHITE row was deleted within the interval."""
     seen = grey(T0, pass_=T0 + 1600, bcount=2)
     out = diff([state(seen, T0 + 5)], [], T0 + 1630, T0 + 1610)
     assert out.closed == [Closed(state(seen, T0 + 5), Outcome.PROMOTED, T0 + 1630)]
 
 
-def test_retried_tuple_whose_blocking_white_row_expired_with_it_is_expired() -> None:
-    """The last poll saw a WHITE row for the IP (promoted from another tuple); both went in one scan."""
-    seen = replace(state(grey(T0, pass_=T0 + 1600, bcount=2), T0 + 5), white_seen=True)
+def test_retried_tuple_gone_at_its_expiry_without_any_ip_row_expired() -> None:
+    """A retry in greyd's last minute meets no scan before the DELETE (or a blocking row went with it)."""
+    seen = state(grey(T0, pass_=T0 + GREY_EXPIRY - 30, bcount=2), T0 + 5)
     out = diff([seen], [], T0 + GREY_EXPIRY + 30, T0 + GREY_EXPIRY - 10)
     assert out.closed == [Closed(seen, Outcome.EXPIRED, T0 + GREY_EXPIRY)]
-
-
-def test_white_row_appearing_and_going_is_tracked_on_open_tuples() -> None:
-    entry, row = grey(T0), white(T0 - 50, T0 - 50, 1, T0 + 3110400)
-    out = diff([state(entry, T0 + 5)], [entry, row], T0 + 45, T0 + 25)
-    assert out.changed == [replace(state(entry, T0 + 5), white_seen=True)]
-    assert diff(out.changed, [entry], T0 + 65, T0 + 45).changed == [state(entry, T0 + 5)]
 
 
 def test_tuple_gone_near_its_expiry_within_clock_slack_is_expired_not_promoted() -> None:

@@ -1,14 +1,13 @@
-"""Property: polled right after each of greyd's scans, the ledger's outcomes equal greyd's ground truth.
+"""Property: the ledger's outcomes equal greyd's ground truth, whatever greyd did between two polls.
 
 Random greyd activity (greylisted RCPTs and retries, singly or two recipients at once so that one scan
-promotes two tuples of an IP, spamtrap hits; four client IPs; WHITE rows expiring after 300 s so that IPs
-are promoted again) runs on the demo's
-in-memory greyd database (greylogd.demo.greyddb: greyd's own statements, and a ScanResult saying which rows
-each scan expired or promoted). The ledger only sees snapshots; the oracle sees the truth:
-- promoted at the scan that promoted it, expired at its `expire`, both unless the IP was TRAPPED at a poll
-  while the tuple lived or when it went, in which case trapped at the first such poll.
-Operations fall between scans (offsets 5..55 s), so no expiry coincides with a poll within the ledger's
-clock slack; with greyd's pass_time of 100 s and scans every 60 s every tuple is polled at least once.
+promotes two tuples of an IP; spamtrap hits; four client IPs; WHITE rows expiring after 300 s so that IPs
+are promoted again) runs on the demo's in-memory greyd database (greylogd.demo.greyddb: greyd's own
+statements, and a ScanResult saying which rows each scan expired or promoted). The ledger only sees
+snapshots, polled right after each scan or every 20 s with scans 10 s out of phase; the oracle sees the
+truth: promoted when the poll after its promotion ran, expired at its `expire`, both unless the IP was
+TRAPPED at a poll while the tuple lived or when it went (then trapped at the first such poll).
+With pass_time 100 s and scans every 60 s, every tuple is polled at least once before it can go.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from greylogd.demo.greyddb import GreydDB
+from greylogd.demo.greyddb import GreydDB, ScanResult
 from greylogd.demo.params import GreyParams
 from greylogd.ledger import Ledger
 
@@ -41,54 +40,77 @@ def key(ip: str, rcpt: str) -> tuple[str, str, str, str]:
 
 @dataclass
 class Oracle:
-    """Ground truth from the database's own ScanResults."""
+    """Ground truth from the database's own ScanResults, applied at the ledger's polls."""
 
-    live: dict[tuple[str, str], tuple[int, int | None]] = field(default_factory=dict)  # -> first, trapped_at
+    live: dict[TupleId, int | None] = field(default_factory=dict)  # -> trapped_at
+    current: dict[tuple[str, str], int] = field(default_factory=dict)  # (ip, rcpt) -> first of the live one
+    gone: dict[TupleId, str] = field(default_factory=dict)  # removed by a scan since the last poll
     outcomes: dict[TupleId, tuple[str, int | None]] = field(default_factory=dict)
 
-    def poll(self, db: GreydDB, now: int, expired: set[tuple[str, str]],
-             promoted: set[tuple[str, str]]) -> None:
+    def new(self, ip: str, rcpt: str, first: int) -> None:
+        self.live[(ip, rcpt, first)] = None
+        self.current[(ip, rcpt)] = first
+
+    def scan(self, result: ScanResult) -> None:
+        for kind, rows in (("expired", result.expired), ("promoted", result.promoted)):
+            for (ip, _, _, rcpt), *_ in rows:
+                if rcpt:  # not an IP row
+                    self.gone[(ip, rcpt, self.current.pop((ip, rcpt)))] = kind
+
+    def poll(self, db: GreydDB, now: int) -> None:
         trapped = db.white_and_trapped()[1]
-        for ip_rcpt, (first, trapped_at) in list(self.live.items()):
-            if trapped_at is None and ip_rcpt[0] in trapped:
-                self.live[ip_rcpt] = (first, now)
-        for ip_rcpt in expired | promoted:
-            first, trapped_at = self.live.pop(ip_rcpt)
-            outcome = ("trapped", trapped_at) if trapped_at is not None else (
-                ("expired", first + PARAMS.grey_expiry) if ip_rcpt in expired else ("promoted", now))
-            self.outcomes[(*ip_rcpt, first)] = outcome
+        for tid, trapped_at in self.live.items():
+            if trapped_at is None and tid[0] in trapped:
+                self.live[tid] = now
+        for tid, kind in self.gone.items():
+            trapped_at = self.live.pop(tid)
+            self.outcomes[tid] = ("trapped", trapped_at) if trapped_at is not None else (
+                ("expired", tid[2] + PARAMS.grey_expiry) if kind == "expired" else ("promoted", now))
+        self.gone.clear()
 
 
-def run(ops: list[tuple[str, int, int, int, int]], ledger: Ledger) -> Oracle:
-    db, oracle, step = GreydDB(PARAMS), Oracle(), 0
-    pending = list(ops)
-    while pending or oracle.live:
-        now = T0 + step * SCAN
-        result = db.scan(now)
-        ledger.observe(db.snapshot(), now)
-        oracle.poll(db, now, {(k[0], k[3]) for k, *_ in result.expired if k[3]},
-                    {(k[0], k[3]) for k, *_ in result.promoted})
-        while pending and pending[0][4] == 0:
-            kind, ip, rcpt, offset, _ = pending.pop(0)
+def schedule(ops: list[tuple[str, int, int, int, int]]) -> dict[int, list[tuple[str, int, int]]]:
+    """Operations by absolute second: each `gap` scans after the previous one, at `offset` s past a scan."""
+    at: dict[int, list[tuple[str, int, int]]] = {}
+    step = 0
+    for kind, ip, rcpt, offset, gap in ops:
+        step += gap
+        at.setdefault(T0 + step * SCAN + offset, []).append((kind, ip, rcpt))
+    return at
+
+
+def run(ops: list[tuple[str, int, int, int, int]], ledger: Ledger, poll_every: int,
+        scan_phase: int) -> Oracle:
+    """Second by second: greyd's scan (every 60 s at `scan_phase`), then a ledger poll (every `poll_every`
+    s, right after each scan when that is 60), then the operations of that second."""
+    db, oracle, todo = GreydDB(PARAMS), Oracle(), schedule(ops)
+    now = T0
+    while todo or oracle.live:
+        if (now - T0) % SCAN == scan_phase:
+            oracle.scan(db.scan(now))
+        if (now - T0) % poll_every == (scan_phase if poll_every == SCAN else 0):
+            ledger.observe(db.snapshot(), now)
+            oracle.poll(db, now)
+        for kind, ip, rcpt in todo.pop(now, []):
             if kind == "trap":
-                db.trap(IPS[ip], now + offset)
+                db.trap(IPS[ip], now)
                 continue
             for to in (RCPTS[rcpt], RCPTS[rcpt - 1])[:1 + (kind == "pair")]:
-                if db.grey(key(IPS[ip], to), now + offset):
-                    oracle.live[(IPS[ip], to)] = (now + offset, None)
-        if pending:
-            pending[0] = (*pending[0][:4], pending[0][4] - 1)
-        step += 1
+                if db.grey(key(IPS[ip], to), now):
+                    oracle.new(IPS[ip], to, now)
+        now += 1
     return oracle
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(ops=OPS)
+@given(ops=OPS, timing=st.sampled_from([(SCAN, 0), (20, 10)]))
 def test_outcomes_match_greyds_ground_truth(tmp_path_factory: object,
-                                            ops: list[tuple[str, int, int, int, int]]) -> None:
+                                            ops: list[tuple[str, int, int, int, int]],
+                                            timing: tuple[int, int]) -> None:
+    """Polled right after each scan, or every 20 s with greyd's scans 10 s out of phase (as in the demo)."""
     path = Path(tmp_path_factory.mktemp("ledger")) / "ledger.sqlite"  # type: ignore[attr-defined]
     with Ledger(path) as ledger:
-        oracle = run(ops, ledger)
+        oracle = run(ops, ledger, *timing)
         frame = ledger.read_tuples(0, 2**40)
     got = {(ip, to, int(first.timestamp())): (outcome, None if pd.isna(ts) else int(ts.timestamp()))
            for ip, to, first, outcome, ts in zip(frame["ip"], frame["to"], frame["first"], frame["outcome"],
