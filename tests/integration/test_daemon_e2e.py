@@ -192,3 +192,37 @@ def _ledger_ips(path, now: int) -> list[str]:
         return []
     with Ledger(path) as ledger:
         return [str(ip) for ip in ledger.read_tuples(now - 10, now + 10)["ip"]]
+
+
+def _receive_multicast(conn, port: int, group: str, local: str) -> None:
+    """In the sender namespace: join `group` on the veth address, collect until the parent says stop."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("0.0.0.0", port))
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                     socket.inet_aton(group) + socket.inet_aton(local))
+        s.settimeout(0.2)
+        conn.send("bound")
+        got: list[tuple[bytes, str]] = []
+        while not conn.poll():
+            with contextlib.suppress(TimeoutError):
+                data, source = s.recvfrom(2048)
+                got.append((data, source[0]))
+        conn.recv()
+        conn.send(got)
+
+
+def test_sync_white_datagrams_by_multicast(pair, site):
+    port = 18026
+    site.write(sync=f'enable = 1\n  hosts = [ "veth-g:2" ]\n  port = {port}\n  verify = 0')
+    with in_netns(pair.sender, _receive_multicast, port, "224.0.1.241", "198.51.100.2") as receiver:
+        assert receiver.conn.recv() == "bound"
+        with site.daemon(pair.gateway) as daemon:
+            _burst(pair, range(46000, 46001))
+            _wait_for_pcount(site, 30)
+            time.sleep(0.3)
+            assert daemon.stop() == 0
+        receiver.conn.send("stop")
+        got = receiver.conn.recv()
+    assert {source for _data, source in got} == {"198.51.100.1"}
+    assert sorted(str(sync.decode(data, b"")[0].ip) for data, _source in got) == sorted(V4)

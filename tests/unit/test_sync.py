@@ -11,7 +11,7 @@ import pytest
 
 from greylogd import sync
 from greylogd.errors import ConfigError
-from greylogd.syncsender import SyncSender, SyncTargets, resolve_targets
+from greylogd.syncsender import SyncSender, SyncTargets, interface_address, resolve_targets
 
 KEY = b"4624a84a9220abb0b901246ff5b8f37b8ecbab67"
 WHITE = ("0202003400000007001800b9c91e06ac04240a101fc492056ba6488400000000"
@@ -139,3 +139,9 @@ def test_sender_sends_greyd_bytes_and_never_ipv6():
     finally:
         sender.close()
         receiver.close()
+
+
+def test_interface_address_for_multicast_targets():
+    assert interface_address("lo") == IPv4Address("127.0.0.1")
+    with pytest.raises(ConfigError, match="multicast interface nosuchif0: No such device"):
+        interface_address("nosuchif0")
