@@ -19,6 +19,7 @@ import time
 from ipaddress import ip_address
 
 from greylogd import daemon_parts as parts
+from greylogd import logsetup
 from greylogd.capture.source import EventSource
 from greylogd.daemon_settings import CliOptions, DaemonSettings, load
 from greylogd.errors import GreylogdError
@@ -213,6 +214,8 @@ class Daemon:
         for close in (self.source.close, self.stop_metrics, self.ledger.close, self.store.close,
                       self.spill.close, self.notifier.close):
             close()
+        if logsetup.dropped():
+            log.warning("%d log lines were dropped: the log writer fell behind", logsetup.dropped())
         log.info("exiting")
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 LOGGER = "greylogd"
 SYSLOG_SOCKET = "/dev/log"
-QUEUE_BOUND = 100_000  # log records waiting for the writer thread
+QUEUE_BOUND = 10_000  # log records waiting for the writer thread (about 5 MB)
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,12 @@ def configure(settings: LogSettings) -> logging.Logger:
     logger.setLevel(logging.DEBUG if settings.debug else logging.INFO)
     logger.propagate = False
     return logger
+
+
+def dropped() -> int:
+    """Lines dropped so far because the writer thread fell QUEUE_BOUND records behind."""
+    handlers = logging.getLogger(LOGGER).handlers
+    return sum(h.dropped for h in handlers if isinstance(h, _DroppingQueueHandler))
 
 
 def stop() -> None:

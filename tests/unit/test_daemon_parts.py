@@ -109,8 +109,22 @@ def test_a_stalled_log_writer_drops_lines_instead_of_blocking(monkeypatch):
     try:
         for n in range(10):
             logger.info("line %d", n)
-        assert handler.dropped == 7
+        assert handler.dropped == logsetup.dropped() == 7
     finally:
         logsetup._listener = None
         logsetup.stop()
         logging.getLogger("greylogd").setLevel(logging.NOTSET)
+
+
+def test_notifier_never_blocks_when_the_reader_stalls(tmp_path):
+    path = tmp_path / "notify"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(str(path))
+    notifier = Notifier({"NOTIFY_SOCKET": str(path)})
+    try:
+        for _ in range(1000):  # far more than net.unix.max_dgram_qlen datagrams, none read
+            notifier.notify("WATCHDOG=1")
+        assert server.recv(100) == b"WATCHDOG=1"
+    finally:
+        notifier.close()
+        server.close()
