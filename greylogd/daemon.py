@@ -83,7 +83,6 @@ class Daemon:
         signal.set_wakeup_fd(wfd, warn_on_full_buffer=False)
         for sig in (*STOP_SIGNALS, signal.SIGHUP):
             signal.signal(sig, lambda num, _frame: self._signals.append(num))
-        self._wakeup = (rfd, wfd)
         self.selector.register(rfd, selectors.EVENT_READ, "signal")
 
     def _loop(self) -> int:
