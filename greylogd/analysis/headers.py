@@ -155,9 +155,12 @@ def boot_time() -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 def to_int(text: pd.Series, maximum: int) -> pd.Series:
-    """Decimal text as Int64; <NA> where missing, not a number, negative or above ``maximum``."""
-    number = pd.to_numeric(text.str.slice(0, 20), errors="coerce").astype("float64")
-    return number.where((number >= 0) & (number <= maximum)).astype("Int64")
+    """Decimal text as Int64; <NA> where missing, not 1 to 18 digits, or above ``maximum``."""
+    array = arrow_strings(text)
+    digits = pc.fill_null(pc.match_substring_regex(array, r"^[0-9]{1,18}$"), False)
+    number = pc.cast(pc.if_else(digits, array, "0"), pa.int64())
+    number = pc.if_else(pc.and_(digits, pc.less_equal(number, maximum)), number, None)
+    return pd.Series(number, index=text.index, dtype="int64[pyarrow]").astype("Int64")
 
 
 def arrow_strings(text: pd.Series) -> pa.Array:

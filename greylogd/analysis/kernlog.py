@@ -40,6 +40,7 @@ LOG_FIELDS = (
     r" SRC=(?P<src>[^ ]+) DST=(?P<dst>[^ ]+) ",
     r" PROTO=(?P<proto>[^ ]+)(?: SPT=(?P<spt>[0-9]+) DPT=(?P<dpt>[0-9]+))?",
 )
+_SAME_LINE = ["ts", "host", "prefix", "src", "spt", "dpt", "dst"]  # what makes two rows the same line
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4 = rf"^(?:{_OCTET}\.){{3}}{_OCTET}$"
 _LOG_MARK = " OUT="  # the kernel prints "IN=<if> OUT=<if> " in every LOG line
@@ -93,10 +94,8 @@ class _Parsed:
 
 
 def parse_chunk(chunk: Envelopes, categories: Mapping[str, str] | None = None) -> _Parsed:
-    """Connections and bad lines of one envelope chunk."""
-    frame = chunk.frame
-    is_log = pc.match_substring(arrow_strings(frame["raw"]), _LOG_MARK).to_numpy(zero_copy_only=False)
-    log = frame[is_log]
+    """Connections and bad lines of one envelope chunk whose lines were kept by ``_LOG_MARK``."""
+    log = chunk.frame
     table = _fields(arrow_strings(log["message"].fillna("")), log.index)
     table["src"], table["dst"] = normalise_addresses(table["src"]), normalise_addresses(table["dst"])
     table["bad_port"] = False
@@ -171,11 +170,14 @@ def _connections(log: pd.DataFrame, table: pd.DataFrame,
 
 
 def _combine(parts: list[_Parsed]) -> KernlogResult:
-    """One result from per-chunk parts: concatenated, deduplicated, sorted by time."""
+    """One result from per-chunk parts: concatenated, deduplicated, sorted by time (one copy)."""
     connections = pd.concat([frames.empty(frames.CONNECTIONS), *(p.connections for p in parts)],
                             ignore_index=True)
-    unique = connections.drop_duplicates().sort_values("ts", kind="stable", ignore_index=True)
+    lines, skipped = sum(p.lines for p in parts), sum(p.skipped for p in parts)
     bad = pd.concat([frames.empty(frames.BAD_LINES), *(p.bad for p in parts)], ignore_index=True)
-    return KernlogResult(frames.typed(unique, frames.CONNECTIONS), frames.typed(bad, frames.BAD_LINES),
-                         sum(p.lines for p in parts), sum(p.skipped for p in parts),
+    parts.clear()  # the per-chunk frames are no longer needed: lower the peak memory
+    keep = np.flatnonzero(~connections.duplicated(_SAME_LINE).to_numpy())
+    order = keep[np.argsort(connections["ts"].to_numpy()[keep], kind="stable")]
+    unique = connections.take(order).reset_index(drop=True)
+    return KernlogResult(unique, frames.typed(bad, frames.BAD_LINES), lines, skipped,
                          len(connections) - len(unique))

@@ -28,15 +28,20 @@ import os
 import re
 import socket
 import sys
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
+from itertools import chain
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from tqdm import tqdm
 
 from greylogd.analysis import frames
@@ -44,57 +49,116 @@ from greylogd.analysis.headers import SourceOptions, envelopes, sniff
 from greylogd.analysis.journal import dmesg_json_envelopes, journal_envelopes
 from greylogd.errors import InputError
 
-CHUNK_BYTES = 64 << 20
+CHUNK_BYTES = 16 << 20  # peak memory is about 20 times this (3 chunks in flight, their copies)
 _ROTATED = re.compile(r"^(?P<base>.*?)(?:\.(?P<n>[0-9]+))?(?:\.gz)?$")
 
 
 @dataclass
 class Envelopes:
-    """One chunk of one source: an ENVELOPE frame, the format it was read as, and its size in bytes."""
+    """One chunk of one source: an ENVELOPE frame of the lines kept, the format it was read as,
+    the chunk's size in bytes and how many lines it had before the ``keep`` filter."""
 
     source: str
     fmt: str | None
     frame: pd.DataFrame
     nbytes: int
+    lines: int
 
 
-def iter_envelopes(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
-                   options: SourceOptions | None = None, chunk_bytes: int = CHUNK_BYTES,
-                   progress: bool | None = None) -> Iterator[Envelopes]:
-    """Envelope chunks of every input, rotated sets oldest first; memory is bounded by ``chunk_bytes``.
+@dataclass
+class _Raw:
+    source: str
+    fmt: str | None
+    lines: pa.Array
+    first_line: int
+    mtime: datetime
 
-    ``progress`` None shows a tqdm bar (bytes read) only when stderr is a terminal.
-    Raises InputError (one line naming the input) for a missing or unreadable input, before or while
-    reading it; bad content never raises.
+
+T = TypeVar("T")
+
+
+def map_envelopes(func: Callable[[Envelopes], T],
+                  paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+                  options: SourceOptions | None = None, chunk_bytes: int = CHUNK_BYTES,
+                  progress: bool | None = None, keep: str | None = None, workers: int = 2) -> Iterator[T]:
+    """``func`` of the envelope chunks of every input, in input order, rotated sets oldest first.
+
+    Lines that do not match the RE2 pattern ``keep`` get no envelope (they only count in
+    ``Envelopes.lines``), which spares header parsing of lines a reader would skip anyway.
+    Chunks are parsed by ``workers`` threads (pyarrow releases the GIL); at most ``workers + 1``
+    chunks are in memory, each about ``chunk_bytes``. ``progress`` None shows a tqdm bar (bytes)
+    only when stderr is a terminal. Raises InputError (one line naming the input) for a missing or
+    unreadable input, before or while reading it; bad content never raises.
     """
     options = options or SourceOptions()
     names = rotation_order([paths] if isinstance(paths, (str, os.PathLike)) else paths)
     opened = [(name, *open_input(name)) for name in names]
+    work = partial(_parse_raw, func=func, options=options, keep=keep)
     show = sys.stderr.isatty() if progress is None else progress
-    with tqdm(total=_total_size(names), unit="B", unit_scale=True, disable=not show) as bar:
-        for name, stream, mtime in opened:
-            for chunk in _one_input(name, stream, mtime, options, chunk_bytes):
-                bar.update(chunk.nbytes)
-                yield chunk
+    with tqdm(total=_total_size(names), unit="B", unit_scale=True, disable=not show) as bar, \
+            ThreadPoolExecutor(workers) as pool:
+        pending: deque[Future[T]] = deque()
+        raws = (raw for name, stream, mtime in opened
+                for raw in _raw_chunks(name, stream, mtime, chunk_bytes))
+        for raw in raws:
+            pending.append(pool.submit(work, raw))
+            bar.update(raw.lines.buffers()[2].size if raw.fmt != "dmesg_json" else 0)
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
-def _one_input(name: str, stream: BinaryIO, mtime: datetime, options: SourceOptions,
-               chunk_bytes: int) -> Iterator[Envelopes]:
-    """Envelope chunks of one opened input; its format is sniffed from the first chunk."""
+def iter_envelopes(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+                   options: SourceOptions | None = None, chunk_bytes: int = CHUNK_BYTES,
+                   progress: bool | None = None, keep: str | None = None) -> Iterator[Envelopes]:
+    """The envelope chunks themselves (``map_envelopes`` with the identity)."""
+    return map_envelopes(lambda chunk: chunk, paths, options, chunk_bytes, progress, keep)
+
+
+def lines_envelopes(lines: Iterable[str], source: str, options: SourceOptions | None = None,
+                    keep: str | None = None) -> Envelopes:
+    """The one envelope chunk of lines already in memory (format sniffed; RFC 3164 year from now)."""
+    array = pa.array([line.rstrip("\n") for line in lines], pa.large_string())
+    fmt = sniff(array)
+    if fmt == "dmesg_json":
+        array = pa.array(["\n".join(array.to_pylist())], pa.large_string())
+    raw = _Raw(source, fmt, array, 1, datetime.now(UTC))
+    return _parse_raw(raw, lambda chunk: chunk, options or SourceOptions(), keep)
+
+
+def _raw_chunks(name: str, stream: BinaryIO, mtime: datetime, chunk_bytes: int) -> Iterator[_Raw]:
+    """Line arrays of one opened input with its sniffed format; a dmesg --json document is one chunk."""
     chunks = read_lines(stream, name, chunk_bytes)
     first = next(chunks, None)
     fmt = sniff(first) if first is not None else None
     if fmt == "dmesg_json":
-        whole = "".join("".join(c.to_pylist()) for c in [first, *chunks])
-        host = options.host or socket.gethostname()
-        yield Envelopes(name, fmt, dmesg_json_envelopes(whole, options, host), len(whole))
+        whole = "".join("".join(c.to_pylist()) for c in chain([first], chunks))
+        yield _Raw(name, fmt, pa.array([whole], pa.large_string()), 1, mtime)
         return
     line = 1
-    for lines in ([first, *chunks] if first is not None else []):
-        frame = (journal_envelopes(lines, line) if fmt == "journal"
-                 else envelopes(lines, fmt, line, mtime, options))
+    for lines in (chain([first], chunks) if first is not None else ()):
+        yield _Raw(name, fmt, lines, line, mtime)
         line += len(lines)
-        yield Envelopes(name, fmt, frame, lines.buffers()[2].size)
+
+
+def _parse_raw(raw: _Raw, func: Callable[[Envelopes], T], options: SourceOptions, keep: str | None) -> T:
+    """func(Envelopes) of one raw chunk, header-parsing only the lines matching ``keep``."""
+    if raw.fmt == "dmesg_json":
+        frame = dmesg_json_envelopes(raw.lines[0].as_py(), options, options.host or socket.gethostname())
+        if keep is not None:
+            frame = frame[frame["raw"].str.contains(keep, regex=True)]
+        return func(Envelopes(raw.source, raw.fmt, frame, 0, int(frame["line"].max() or 0)))
+    numbers = np.arange(raw.first_line, raw.first_line + len(raw.lines), dtype=np.int64)
+    lines = raw.lines
+    if keep is not None:
+        if raw.fmt == "journal":  # a MESSAGE that is not UTF-8 is a JSON array of byte values
+            keep = rf'(?:{keep})|"MESSAGE" *: *\['
+        mask = pc.match_substring_regex(lines, keep)
+        lines, numbers = lines.filter(mask), numbers[mask.to_numpy(zero_copy_only=False)]
+    frame = (journal_envelopes(lines, numbers) if raw.fmt == "journal"
+             else envelopes(lines, raw.fmt, numbers, raw.mtime, options))
+    return func(Envelopes(raw.source, raw.fmt, frame, raw.lines.buffers()[2].size, len(raw.lines)))
 
 
 def _total_size(names: list[str]) -> int | None:
