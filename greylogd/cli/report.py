@@ -110,10 +110,17 @@ def _demo_sources(args: argparse.Namespace) -> tuple[Sources, Period]:
     size = {} if args.demo_connections is None else {"connections": args.demo_connections}
     world = build_world(out, seed=args.seed, **size)
     print(f"demo world built in {out}")
-    last_day = (world.end - pd.Timedelta(days=1)).date()
     sources = Sources(kernel_logs=(world.kern_log,), greyd_logs=(world.greyd_log,), db=world.greyd_db,
                       ledger=world.ledger, log_tz="UTC")
-    return sources, parse_period(f"{world.start.date()}..{last_day}", "UTC")
+    return sources, _named(world.start, world.end)
+
+
+def _named(start: pd.Timestamp, end: pd.Timestamp) -> Period:
+    """The simulated span as a period: an ISO week's name when it is one, else FIRST..LAST day."""
+    year, week, weekday = start.isocalendar()
+    if weekday == 1 and start == start.normalize() and end - start == pd.Timedelta(days=7):
+        return parse_period(f"{year}-W{week:02d}", "UTC")
+    return parse_period(f"{start.date()}..{(end - pd.Timedelta(days=1)).date()}", "UTC")
 
 
 def _run(args: argparse.Namespace, formats: set[str]) -> list[Path]:

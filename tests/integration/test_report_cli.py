@@ -91,3 +91,15 @@ def test_only_a_db_snapshot_says_what_it_covers(world, tmp_path: Path) -> None:
     assert any(n.startswith("Domain tables come from greyd db snapshot only: they cover tuples first seen")
                for n in notes)
     assert "Whitelist health" in (tmp_path / "2026-W47" / "report.html").read_text()
+
+
+def test_demo_quick_start_says_where_the_report_is(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--demo", "--demo-connections", "1000", "--out", str(tmp_path), "--format", "pdf,json"]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == f"demo world built in {tmp_path / 'demo'}"
+    week = tmp_path / "2026-W47"
+    assert printed[1:] == [f"report written to {week}/", f"  {week / 'report.pdf'}",
+                           f"  {week / 'summary.json'}"]
+    assert _summary(tmp_path)["figures"]["greylisted_tuples"]["value"] > 0

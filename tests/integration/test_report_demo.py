@@ -1,7 +1,8 @@
 """greylogd-report on a small demo world: its figures and tables match the demo's ground truth.
 
 The world (seed 1, about 2000 connections, ISO week 2026-W47) is simulated by greylogd.demo, read back
-through the real readers (kernel log, greyd's SQLite file, the ledger) and checked against truth.json,
+through the real readers (kernel log, greyd log, greyd's SQLite file, the ledger) and checked against
+truth.json,
 which the simulator writes from what it did, not from greylogd's code.
 """
 
@@ -25,8 +26,9 @@ PREFIXES = {"[GREYD 25 DNAT]": "greylisted_connections", "[GREYD WHITED]": "trus
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Path]:
     root = tmp_path_factory.mktemp("demo")
     world = build_world(root / "world", seed=1, connections=2000)
-    argv = ["--kernel-log", str(world.kern_log), "--db", str(world.greyd_db), "--ledger", str(world.ledger),
-            "--log-tz", "UTC", "--period", "2026-W47", "--out", str(root / "out")]
+    argv = ["--kernel-log", str(world.kern_log), "--greyd-log", str(world.greyd_log), "--db",
+            str(world.greyd_db), "--ledger", str(world.ledger), "--log-tz", "UTC", "--period", "2026-W47",
+            "--out", str(root / "out")]
     assert cli.main(argv) == 0
     return root / "out" / "2026-W47", json.loads(world.truth.read_text()), world.truth_tuples
 
@@ -77,6 +79,7 @@ def test_spam_networks_match_truth(demo) -> None:
     expected = {n["network"]: n["connections"] for n in truth["spam_networks"]}
     for row in spam.itertuples():
         assert row.connections == expected[row.net], row.net
+    assert spam["tarpit_s"].notna().all() and spam["tarpit_s"].sum() > 0  # from greyd's disconnect lines
 
 
 def test_pdf_text_has_the_headline_figures(demo) -> None:
