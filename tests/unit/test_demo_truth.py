@@ -94,29 +94,15 @@ def _ledger_vs_truth(world: World, tuples: pd.DataFrame) -> pd.DataFrame:
     return both
 
 
-def _same_second_as_a_poll(both: pd.DataFrame) -> pd.Series:
-    """Promoted by a retry written in the second of a ledger poll, after that poll had read greyd's
-    database (polls run at start + 20 k s, before that second's writes)."""
-    return (both["outcome"] == "promoted") & (both["pass"] % POLL_INTERVAL == 0)
-
-
-def test_ledger_finds_the_truth(world: World, tuples: pd.DataFrame) -> None:
+def test_ledger_finds_exactly_the_truth(world: World, tuples: pd.DataFrame) -> None:
     both = _ledger_vs_truth(world, tuples)
-    seen = both[~_same_second_as_a_poll(both)]
-    assert len(seen) > 0.9 * len(both)
-    assert (seen["outcome"] == seen["outcome_ledger"]).all()
-    promoted = seen[seen["outcome"] == "promoted"]
+    assert (both["outcome"] == both["outcome_ledger"]).all()
+    promoted = both[both["outcome"] == "promoted"]
     assert len(promoted) > 5 and (promoted["pass"] == promoted["pass_"]).all()
-    assert (seen["bcount"] == seen["bcount_ledger"]).all()
-
-
-@pytest.mark.xfail(strict=True, reason="ledger.verdict._winner requires since < row.pass_: a retry written "
-                   "in the same second as the previous poll, after it, is judged expired")
-def test_ledger_finds_the_truth_for_retries_in_a_polls_second(world: World, tuples: pd.DataFrame) -> None:
-    both = _ledger_vs_truth(world, tuples)
-    edge = both[_same_second_as_a_poll(both)]
-    assert len(edge) > 0
-    assert (edge["outcome"] == edge["outcome_ledger"]).all()
+    assert (both["bcount"] == both["bcount_ledger"]).all()
+    # Retries written in the second of a poll, after it read greyd's database (polls run at start + 20 k s
+    # before that second's writes), are among them: the ledger must place them in [since, now].
+    assert (promoted["pass"] % POLL_INTERVAL == 0).any()
 
 
 def test_behaviours_lead_to_their_outcomes(tuples: pd.DataFrame) -> None:
