@@ -12,6 +12,7 @@ import socket
 import sqlite3
 import subprocess
 import time
+import urllib.request
 
 import pytest
 
@@ -70,7 +71,13 @@ def _burst(pair, sports: range) -> int:
     return send_raw(pair.sender, packets)
 
 
+def _scrape(conn, port: int) -> None:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+        conn.send(reply.read().decode())
+
+
 def test_inbound_outbound_ipv4_ipv6_refresh_with_greyd_semantics(pair, site):
+    site.write(extra="metrics_port = 9189")
     t0 = int(time.time())
     with site.daemon(pair.gateway, env={"WATCHDOG_USEC": "400000"}) as daemon:
         daemon.wait_for("WATCHDOG=1", 5)
@@ -82,6 +89,8 @@ def test_inbound_outbound_ipv4_ipv6_refresh_with_greyd_semantics(pair, site):
         with in_netns(pair.gateway, _connect_out, "198.51.100.2", 2) as child:
             assert child.conn.recv() == 2
         _wait_for_pcount(site, 92)
+        with in_netns(pair.gateway, _scrape, 9189) as child:
+            metrics = set(child.conn.recv().splitlines())
         daemon.notices.clear()
         daemon.wait_for("WATCHDOG=1", 5)  # still alive, and its queued notices are read
         assert daemon.stop() == 0
@@ -93,6 +102,8 @@ def test_inbound_outbound_ipv4_ipv6_refresh_with_greyd_semantics(pair, site):
     for ip, (first, pass_, expire, bcount, pcount) in rows.items():
         assert (pcount, bcount, pass_) == (2 if ip == "198.51.100.2" else 3, 0, first), ip
         assert t0 <= first <= expire - W <= t1, ip
+    assert {"greylogd_received_total 92.0", "greylogd_refreshed_total 92.0", "greylogd_queued 0.0",
+            "greylogd_seq_gaps_total 0.0", "greylogd_event_commit_latency_seconds_count 92.0"} <= metrics
     lines = site.log_lines()
     assert lines[0] == "listening, in both directions" and lines[-1] == "exiting"
     assert {f"whitelisting {ip}" for ip in rows} <= set(lines)

@@ -10,6 +10,7 @@ many retries of the daemon's 300 ms busy timeout and 500 ms backoff cap).
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import signal
 import socket
@@ -169,6 +170,23 @@ def test_sighup_during_a_burst_reloads_without_losing_events(pair, site):
                "greylogd.batch_events must be an integer" in line for line in lines)
     (received, refreshed, _spilled, _retries, drops, _), = totals(site)
     assert (received, refreshed, drops) == (1801, 1801, 0)
+
+
+def test_database_unusable_at_start_delays_writes_until_it_is_fixed(pair, site):
+    os.chown(site.root / "db", 0, 0)
+    os.chmod(site.root / "db", 0o700)  # grey.user cannot open greyd's database yet
+    sports = range(47000, 47010)
+    with site.daemon(pair.gateway) as daemon:
+        assert burst(pair, sports) == 300
+        time.sleep(2)
+        os.chown(site.root / "db", 65534, 65534)
+        assert wait_total(lambda: pcount_total(site.db), 300) == 300
+        assert daemon.stop() == 0
+    assert {ip: r[4] for ip, r in white_rows(site.db).items()} == {ip: 10 for ip in V4 + V6}
+    lines = site.log_lines()
+    assert any(line.startswith("could not obtain database handle: ") for line in lines)
+    (received, refreshed, _spilled, retries, drops, _), = totals(site)
+    assert (received, refreshed, drops) == (300, 300, 0) and retries >= 1
 
 
 def pg_rows(server: PostgresServer) -> dict[str, tuple[int, int, str]]:
