@@ -39,6 +39,7 @@ class Daemon:
 
     def __init__(self, cli: CliOptions, settings: DaemonSettings, clock: Clock | None = None) -> None:
         self.cli, self.settings, self.clock = cli, settings, clock or SystemClock()
+        self.started_with = settings  # what restart-only settings are in effect
         self.latency, self.store_seconds = Histogram(), Histogram()
         self.notifier = Notifier()
         self._signals: list[int] = []
@@ -167,8 +168,8 @@ class Daemon:
         self.sync = parts.open_sync(new)
         if _capture_key(old) != _capture_key(new):
             self._reopen_capture()
-        if old.own.metrics_port != new.own.metrics_port:
-            log.warning("greylogd.metrics_port changes take effect at the next restart")
+        for name in _restart_only(self.started_with, new):
+            log.warning("%s changes take effect at the next restart", name)
         log.info("configuration reloaded")
 
     def _reopen_capture(self) -> None:
@@ -223,3 +224,11 @@ def _capture_key(s: DaemonSettings) -> tuple[object, ...]:
     own = s.own
     return (s.groups, s.backend, own.queue_num, own.nflog_qthreshold, own.nflog_timeout, own.nflog_nlbufsiz,
             own.rcvbuf_mb, own.rcvbuf_max_mb)
+
+
+def _restart_only(old: DaemonSettings, new: DaemonSettings) -> list[str]:
+    """Changed settings that a reload cannot apply (files and sockets opened once, identity)."""
+    keys = [("grey.user", "user"), ("greylogd_pidfile", "pidfile"), ("drop_privs", "drop_privs")]
+    own = ["metrics_port", "spill_journal", "ledger", "ledger_interval"]
+    changed = [name for name, attr in keys if getattr(old, attr) != getattr(new, attr)]
+    return changed + [f"greylogd.{k}" for k in own if getattr(old.own, k) != getattr(new.own, k)]

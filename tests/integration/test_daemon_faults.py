@@ -151,7 +151,7 @@ def test_sighup_during_a_burst_reloads_without_losing_events(pair, site):
     with site.daemon(pair.gateway) as daemon:
         sender = threading.Thread(target=burst, args=(pair, sports))
         sender.start()
-        site.write(batch_events=50, extra="queue_bound = 40")
+        site.write(batch_events=50, extra="queue_bound = 40\n  metrics_port = 9190")
         for _ in range(3):
             daemon.send_signal(signal.SIGHUP)
             time.sleep(0.3)
@@ -166,6 +166,7 @@ def test_sighup_during_a_burst_reloads_without_losing_events(pair, site):
     assert_exact(site, pair, sports)
     lines = site.log_lines()
     assert lines.count("configuration reloaded") == 3, site.log.read_text()
+    assert lines.count("greylogd.metrics_port changes take effect at the next restart") == 3
     assert any(line.startswith("reload failed, keeping the previous configuration: ") and
                "greylogd.batch_events must be an integer" in line for line in lines)
     (received, refreshed, _spilled, _retries, drops, _), = totals(site)
