@@ -19,7 +19,7 @@ SUGGESTION_COLUMNS = ["domain", "reason", "promoted", "abandoned", "rotated_pair
 
 
 def _reason(rotated: int, p90: float, threshold_s: int) -> str:
-    parts = [f"pool rotation ({rotated} pairs)"] if rotated else []
+    parts = [f"pool rotation ({rotated} pair{'' if rotated == 1 else 's'})"] if rotated else []
     if p90 > threshold_s:
         parts.append(f"delay p90 {p90 / 60:.0f} min > {threshold_s / 60:.0f} min")
     return "; ".join(parts)

@@ -118,8 +118,8 @@ def test_suggestions_need_promoted_and_no_trap(classified: pd.DataFrame) -> None
     assert got["domain"].tolist() == ["example.org"]
     row = got.iloc[0]
     assert (row["promoted"], row["abandoned"], row["rotated_pairs"]) == (3, 1, 1)
-    assert row["reason"] == "pool rotation (1 pairs); delay p90 48 min > 30 min"
-    assert row["greyd_line"] == ("# example.org: pool rotation (1 pairs); delay p90 48 min > 30 min\n"
+    assert row["reason"] == "pool rotation (1 pair); delay p90 48 min > 30 min"
+    assert row["greyd_line"] == ("# example.org: pool rotation (1 pair); delay p90 48 min > 30 min\n"
                                  "192.0.2.0/24\n198.51.100.0/24")
     assert suggestions(classified, trusted, rotation, pd.Series(["192.0.2.4"]), 1800, 3).empty
     assert suggestions(classified, trusted, rotation, pd.Series([], dtype="str"), 1800, 4).empty
