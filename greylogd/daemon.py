@@ -187,8 +187,7 @@ class Daemon:
 
     def _on_commit(self, commit: Commit) -> None:
         white = commit.result.created + commit.result.refreshed
-        for address in white:
-            log.info("whitelisting %s", address)
+        logsetup.info_each(log, "whitelisting %s", white)
         for address in commit.result.trapped_kept:
             log.info("not whitelisting trapped %s (greylogd.trapped_to_white = 0)", address)
         if self.sync is not None:

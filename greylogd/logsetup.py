@@ -9,11 +9,13 @@ greyd's where greyd has one (`whitelisting <ip>`, `listening, in both directions
 
 from __future__ import annotations
 
+import copy
 import logging
 import logging.handlers
 import os
 import queue
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 LOGGER = "greylogd"
@@ -59,7 +61,30 @@ class _DroppingQueueHandler(logging.handlers.QueueHandler):
             self.dropped += 1
 
 
+class _SplittingListener(logging.handlers.QueueListener):
+    """The writer thread: a record made by `info_each` becomes one line per value, in order."""
+
+    def handle(self, record: logging.LogRecord) -> None:
+        lines = getattr(record, "each", None)
+        if not lines:
+            super().handle(record)
+            return
+        for line in lines:
+            single = copy.copy(record)
+            single.msg, single.message, single.args, single.each = line, line, None, None
+            super().handle(single)
+
+
 _listener: logging.handlers.QueueListener | None = None
+
+
+def info_each(logger: logging.Logger, fmt: str, values: Sequence[object]) -> None:
+    """One INFO line `fmt % value` per value (greyd's `whitelisting <ip>` per address), queued as a single
+    record that the writer thread splits: a batch of 1000 addresses costs the loop one record, not 1000."""
+    if values and logger.isEnabledFor(logging.INFO):
+        record = logger.makeRecord(logger.name, logging.INFO, __file__, 0, fmt, (values[0],), None)
+        record.each = [fmt % (value,) for value in values]
+        logger.handle(record)
 
 
 def _outputs(settings: LogSettings) -> list[logging.Handler]:
@@ -92,7 +117,7 @@ def configure(settings: LogSettings) -> logging.Logger:
     logger = logging.getLogger(LOGGER)
     records: queue.Queue[logging.LogRecord] = queue.Queue(QUEUE_BOUND)
     logger.addHandler(_DroppingQueueHandler(records))
-    _listener = logging.handlers.QueueListener(records, *_outputs(settings))
+    _listener = _SplittingListener(records, *_outputs(settings))
     _listener.start()
     logger.setLevel(logging.DEBUG if settings.debug else logging.INFO)
     logger.propagate = False

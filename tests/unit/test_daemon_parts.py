@@ -91,13 +91,17 @@ def test_stderr_and_file_lines_use_greyds_format(tmp_path, capsys, monkeypatch):
     log_file = tmp_path / "greylogd.log"
     logger = logsetup.configure(logsetup.LogSettings(debug=False, syslog=False, log_file=str(log_file)))
     try:
-        logger.info("whitelisting %s", "203.0.113.7")
+        logger.info("listening, in both directions")
         logger.debug("packet received: direction = in, saddr = 203.0.113.7, daddr = 192.0.2.1")
+        logsetup.info_each(logger, "whitelisting %s", ["203.0.113.7", "2001:db8::1"])
+        logger.info("exiting")
     finally:
         logsetup.stop()  # the writer thread has written every queued line when this returns
-    line = f"greylogd[{os.getpid()}]: whitelisting 203.0.113.7\n"
-    assert capsys.readouterr().err == line
-    assert log_file.read_text() == line
+    pid = os.getpid()
+    lines = "".join(f"greylogd[{pid}]: {text}\n" for text in (
+        "listening, in both directions", "whitelisting 203.0.113.7", "whitelisting 2001:db8::1", "exiting"))
+    assert capsys.readouterr().err == lines
+    assert log_file.read_text() == lines
     logging.getLogger("greylogd").setLevel(logging.NOTSET)
 
 

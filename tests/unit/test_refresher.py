@@ -16,7 +16,7 @@ import pytest
 from greylogd.errors import StoreError
 from greylogd.events import ConnectionEvent, Direction
 from greylogd.greydb.store import RefreshResult
-from greylogd.refresher import Commit, Refresher, RefresherSettings
+from greylogd.refresher import Commit, Refresher, RefresherSettings, address_text
 from greylogd.spill import Batch, Spill
 
 
@@ -166,3 +166,9 @@ def test_nothing_is_committed_while_backing_off(parts):
     clock.mono += 0.5
     refresher.tick()
     assert len(store.calls) == 1 and refresher.failing
+
+
+@pytest.mark.parametrize("text", ["203.0.113.7", "2001:db8:2::a", "::", "2001:db8::1:0:0:1", "::ffff:1.2.3.4",
+                                  "::1.2.3.4", "fe80::1"])
+def test_address_text_is_pythons_spelling(text):
+    assert address_text(ip_address(text)) == str(ip_address(text))
