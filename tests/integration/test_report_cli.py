@@ -103,3 +103,15 @@ def test_demo_quick_start_says_where_the_report_is(tmp_path: Path,
     assert printed[1:] == [f"report written to {week}/", f"  {week / 'report.pdf'}",
                            f"  {week / 'summary.json'}"]
     assert _summary(tmp_path)["figures"]["greylisted_tuples"]["value"] > 0
+
+
+def test_database_from_greyd_conf(world, tmp_path: Path) -> None:
+    conf = tmp_path / "greyd.conf"
+    conf.write_text(f'section database {{\n driver = "greyd_sqlite.so"\n path = "{world.greyd_db.parent}"\n'
+                    f' db_name = "{world.greyd_db.name}"\n}}\nsection grey {{\n grey_expiry = 14400\n}}\n')
+    argv = ["-f", str(conf), "--ledger", str(world.ledger), "--period", "2026-W47", "--out", str(tmp_path),
+            "--format", "json,csv"]
+    assert cli.main(argv) == 0
+    health = (tmp_path / "2026-W47" / "white_summary.csv").read_text().splitlines()
+    assert health[0] == "figure,value" and health[1].startswith("white_at_end,")
+    assert int(health[1].split(",")[1]) > 0
