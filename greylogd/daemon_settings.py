@@ -35,7 +35,7 @@ class OwnSettings:
     """`section greylogd { }`: greylogd's own keys (greyd ignores the section). --help prints the docs."""
 
     batch_events: int = _own(int, 1000, "events per database transaction at most")
-    flush_ms: int = _own(int, 200, "longest wait (ms) before a partial batch is written")
+    flush_ms: int = _own(int, 100, "longest wait (ms) before a partial batch is written")
     queue_bound: int = _own(int, 100000, "addresses held in memory before batches spill to the journal")
     max_backoff_ms: int = _own(int, 10000, "cap of the exponential retry delay (ms) while the database fails")
     spill_journal: str = _own(str, "/var/lib/greylogd/spill.journal", "durable queue file (fsync'd)")

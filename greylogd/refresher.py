@@ -57,7 +57,7 @@ class RefresherSettings:
     """Tuning from `section greylogd`; times in seconds unless the name says ms."""
 
     batch_events: int = 1000
-    flush_ms: int = 200
+    flush_ms: int = 100
     queue_bound: int = 100_000  # addresses held in memory before batches go to the spill journal
     min_backoff_s: float = 0.25
     max_backoff_s: float = 10.0
