@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -63,6 +66,16 @@ def test_same_seed_same_bytes_and_other_seed_differs(world: World, tmp_path: Pat
     assert _digests(again.kern_log.parent) == _digests(world.kern_log.parent)
     mine, theirs = _digests(world.kern_log.parent), _digests(other.kern_log.parent)
     assert {name for name in FILES if mine[name] != theirs[name]} == set(FILES)
+
+
+def test_bytes_do_not_depend_on_the_interpreters_hash_seed(tmp_path: Path) -> None:
+    """Separate processes with different PYTHONHASHSEED (set/dict order of str) write the same files."""
+    for seed in ("0", "1"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run([sys.executable, "-m", "greylogd.demo", str(tmp_path / seed), "--connections", "600",
+                        "--days", "1"], check=True, env=env, capture_output=True)
+    for name in (*FILES, "ledger.sqlite"):
+        assert (tmp_path / "0" / name).read_bytes() == (tmp_path / "1" / name).read_bytes(), name
 
 
 def test_world_paths_and_period(world: World) -> None:
