@@ -7,14 +7,16 @@ and is rewritten.
 
 Privilege drop: after the netlink socket is bound, switch to grey.user (uid, gid, supplementary groups from
 the passwd/group databases) and keep only CAP_NET_ADMIN, which the capture needs to grow its receive buffer
-(SO_RCVBUFFORCE) and to unbind its groups at exit. Done with prctl(PR_SET_KEEPCAPS) and capset(2) through
-ctypes, so no extra dependency. The result is visible in /proc/<pid>/status (Uid, CapEff 0000000000001000).
+(SO_RCVBUFFORCE) and to unbind its groups at exit; the bounding set is cut to CAP_NET_ADMIN too. Done
+with prctl(PR_CAPBSET_DROP, PR_SET_KEEPCAPS) and capset(2) through ctypes, so no extra dependency. The
+result is visible in /proc/<pid>/status (Uid, CapEff and CapBnd 0000000000001000).
 """
 
 from __future__ import annotations
 
 import ctypes
 import fcntl
+import logging
 import os
 import pwd
 from dataclasses import dataclass
@@ -23,8 +25,11 @@ from pathlib import Path
 from greylogd.errors import GreylogdError
 
 PR_SET_KEEPCAPS = 8
+PR_CAPBSET_READ = 23
+PR_CAPBSET_DROP = 24
 CAP_NET_ADMIN = 12
 _CAP_VERSION_3 = 0x20080522
+log = logging.getLogger("greylogd")
 
 
 class PrivilegeError(GreylogdError):
@@ -83,6 +88,21 @@ def _keep_only(cap: int) -> None:
     _check(_libc.capset(ctypes.byref(_CapHeader(_CAP_VERSION_3, 0)), data), "capset")
 
 
+def _drop_bounding_set(keep: int) -> None:
+    """Remove every capability but `keep` from the bounding set, so nothing exec'd later can regain one.
+
+    Best effort: without CAP_SETPCAP (a unit whose CapabilityBoundingSet leaves it out) the set stays as
+    the service manager made it, with a warning; the effective and permitted sets are dropped regardless.
+    """
+    last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+    for cap in range(last + 1):
+        if cap != keep and _libc.prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1 and \
+                _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            log.warning("capability bounding set kept: prctl(PR_CAPBSET_DROP, %d): %s", cap,
+                        os.strerror(ctypes.get_errno()))
+            return
+
+
 @dataclass(frozen=True)
 class Account:
     """The user to run as; resolved before the drop so a missing user fails early (`getpwnam: ...`)."""
@@ -108,6 +128,7 @@ def drop_to(account: Account) -> None:
     """Become `account` keeping only CAP_NET_ADMIN (effective and permitted); no-op unless root."""
     if os.geteuid() != 0:
         return
+    _drop_bounding_set(keep=CAP_NET_ADMIN)
     _check(_libc.prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0), "prctl(PR_SET_KEEPCAPS)")
     try:
         os.initgroups(account.name, account.gid)

@@ -83,7 +83,7 @@ def test_inbound_outbound_ipv4_ipv6_refresh_with_greyd_semantics(pair, site):
         daemon.wait_for("WATCHDOG=1", 5)
         status = daemon.status()
         assert status["Uid"].split() == ["65534"] * 4
-        assert status["CapEff"] == "0000000000001000"
+        assert status["CapEff"] == status["CapPrm"] == status["CapBnd"] == "0000000000001000"
         assert site.pidfile.read_bytes() == f"{daemon.pid}\0".encode()
         assert _burst(pair, range(40000, 40003)) == 90
         with in_netns(pair.gateway, _connect_out, "198.51.100.2", 2) as child:
