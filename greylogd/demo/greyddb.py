@@ -67,6 +67,7 @@ class GreydDB:
         self.mirror = mirror
         self.conn = sqlite3.connect(":memory:", isolation_level=None)
         self.conn.executescript(SQLITE_CREATE)
+        self.cur = self.conn.cursor()  # one cursor for the per-connection statements: no cursor per call
         for sql in SIM_INDEXES.values():
             self.conn.execute(sql)
         self.rows: dict[Key, Entry] = {}
@@ -82,7 +83,7 @@ class GreydDB:
 
     def _put(self, row: tuple[object, ...]) -> None:
         """Run greyd's put and mirror the row."""
-        self.conn.execute(PUT, row)
+        self.cur.execute(PUT, row)
         if not self.mirror:
             return
         entry = entry_from_row(row)
@@ -90,7 +91,7 @@ class GreydDB:
 
     def grey(self, key: Key, now: int) -> bool:
         """The reader's get+put for a local, non-trapped tuple; True if the tuple is new."""
-        old = self.conn.execute(GET, key).fetchone()
+        old = self.cur.execute(GET, key).fetchone()
         p = self.params
         self.grey_changes += 1
         if old is None:
@@ -104,7 +105,7 @@ class GreydDB:
     def trap(self, ip: str, now: int) -> bool:
         """The reader's get+put when the recipient is a spamtrap: the key becomes the IP row, pcount -1."""
         key = (ip, "", "", "")
-        old = self.conn.execute(GET, key).fetchone()
+        old = self.cur.execute(GET, key).fetchone()
         p = self.params
         self.grey_changes += 1
         if old is None:
@@ -118,7 +119,7 @@ class GreydDB:
     def refresh(self, ip: str, now: int) -> bool:
         """greylogd's per-packet refresh of an IP row; True if it had to create the row."""
         key = (ip, "", "", "")
-        old = self.conn.execute(GET, key).fetchone()
+        old = self.cur.execute(GET, key).fetchone()
         first, pass_, _, bcount, pcount = old if old is not None else (now, now, 0, 0, 0)
         self._put((*key, first, pass_, now + self.params.white_expiry, bcount, pcount + 1))
         self.grey_changes += old is None

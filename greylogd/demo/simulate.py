@@ -56,6 +56,7 @@ class Simulator:
         self.listed = [bool(x) for x in hosts.lists]
         self.done = bytearray(len(plan.behaviour))
         self.msgs, self.host_ids, self.db_t = plan.msg.tolist(), plan.host.tolist(), plan.db_t.tolist()
+        self.senders = plan.mail_from.tolist()
         self.dirty = True
         self.polled_at_changes = -1
 
@@ -109,7 +110,7 @@ class Simulator:
                 self.row[h], self.dirty = TRAPPED_ROW, True
                 out.book.ip_trapped(ip)
                 continue
-            key = (ip, self.hosts.helo[h], str(self.plan.mail_from[m]), rcpt)
+            key = (ip, self.hosts.helo[h], self.senders[m], rcpt)
             if self.db.grey(key, now):
                 out.reader_kind.append(NEW)
                 out.book.opened(key, m, now, bool(self.row[h] == TRAPPED_ROW))
