@@ -10,6 +10,7 @@ greylogd.ledger code), truth.json, truth-tuples.parquet, truth-senders.parquet (
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -140,6 +141,17 @@ def build_world(out_dir: str | Path, *, seed: int = 1, start: pd.Timestamp | str
     return World(paths["kern"], paths["greyd"], paths["db"], paths["ledger"] if ledger else None,
                  paths["json"], paths["tuples"], paths["senders"], begin.tz_convert("UTC"),
                  (begin + pd.Timedelta(days=days)).tz_convert("UTC"), seed, n_kern, params)
+
+
+def open_world(out_dir: str | Path) -> World:
+    """The World that build_world wrote into `out_dir`, read back from its truth.json (period, seed,
+    parameters) without simulating again. Raises FileNotFoundError when there is no demo there."""
+    paths = _paths(Path(out_dir))
+    doc = json.loads(paths["json"].read_text(encoding="utf-8"))
+    start, end = (pd.Timestamp(doc[k], unit="s", tz="UTC") for k in ("start", "end"))
+    return World(paths["kern"], paths["greyd"], paths["db"],
+                 paths["ledger"] if paths["ledger"].exists() else None, paths["json"], paths["tuples"],
+                 paths["senders"], start, end, doc["seed"], doc["kern_lines"], GreyParams(**doc["params"]))
 
 
 def _write_truth(paths: dict[str, Path], plan: Plan, hosts: Hosts, result: Outcome, conns: pd.DataFrame,

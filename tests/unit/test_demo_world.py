@@ -20,7 +20,7 @@ import pytest
 from greylogd.analysis.greydlog import read_greydlog
 from greylogd.analysis.headers import SourceOptions
 from greylogd.analysis.kernlog import read_kernlog
-from greylogd.demo import GreyParams, World, build_world
+from greylogd.demo import GreyParams, World, build_world, open_world
 from greylogd.demo.__main__ import main
 
 SMALL = {"connections": 2000, "days": 2}
@@ -85,6 +85,12 @@ def test_world_paths_and_period(world: World) -> None:
     assert world.kern_log.stat().st_mtime == world.end.timestamp()
     assert world.connections == len(world.kern_log.read_text().splitlines())
     assert 1600 <= world.connections <= 2800  # 'about' the request: see population.py
+
+
+def test_open_world_reads_back_what_build_world_returned(world: World, tmp_path: Path) -> None:
+    assert open_world(world.kern_log.parent) == world
+    with pytest.raises(FileNotFoundError):
+        open_world(tmp_path)
 
 
 @pytest.mark.parametrize("fmt", ["rfc3164", "rfc3339"])
