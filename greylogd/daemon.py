@@ -51,7 +51,7 @@ class Daemon:
         try:
             self._start()
             status = self._loop()
-            self._shutdown()
+            self._shutdown(capture_ok=status == 0)
             return status
         finally:
             pidfile.remove()
@@ -198,9 +198,10 @@ class Daemon:
                                   else [wall - batch.oldest] * batch.events)
         self.store_seconds.observe_many([commit.seconds])
 
-    def _shutdown(self) -> None:
+    def _shutdown(self, capture_ok: bool) -> None:
         self.notifier.notify("STOPPING=1")
-        self._drain_kernel_queue()
+        if capture_ok:
+            self._drain_kernel_queue()
         self.refresher.shutdown(self.settings.own.shutdown_timeout)
         if len(self.spill):
             log.warning("%d batches kept in %s for the next start", len(self.spill), self.spill.path)
