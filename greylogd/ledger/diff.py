@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from greylogd.greydb.rows import ip_rows
 from greylogd.greydb.store import Entry, Kind
 from greylogd.ledger.model import Closed, Retry, TupleKey, TupleState, retry_ts
-from greylogd.ledger.verdict import Verdicts, close_vanished
+from greylogd.ledger.verdict import Interval, Verdicts, close_vanished
 
 
 @dataclass(slots=True)
@@ -36,8 +36,10 @@ def entry_key(entry: Entry) -> TupleKey:
     return (entry.ip, entry.helo, entry.mail_from, entry.rcpt_to, entry.first)
 
 
-def diff(open_tuples: list[TupleState], entries: list[Entry], now: int, since: int | None) -> Diff:
-    """Compare the open tuples, all seen at the previous poll `since`, with greyd's rows read at `now`."""
+def diff(open_tuples: list[TupleState], entries: list[Entry], now: int, since: int | None,
+         white_expiry: int | None = None) -> Diff:
+    """Compare the open tuples, all seen at the previous poll `since`, with greyd's rows read at `now`;
+    greyd's white_expiry (s), when given, dates promotions (verdict.Interval)."""
     grey = {entry_key(e): e for e in entries if e.kind is Kind.GREY}
     rows = ip_rows(entries)
     trapped = {ip for ip, row in rows.items() if row.kind is Kind.TRAPPED}
@@ -50,7 +52,8 @@ def diff(open_tuples: list[TupleState], entries: list[Entry], now: int, since: i
         else:
             _advance(out, state, entry, now, trapped)
     out.new = [_start(e, now, trapped) for k, e in grey.items() if k not in known]
-    verdicts: Verdicts = close_vanished(vanished, rows, now, now if since is None else since)
+    interval = Interval(now if since is None else since, now, white_expiry)
+    verdicts: Verdicts = close_vanished(vanished, rows, interval)
     out.closed, out.retries = verdicts.closed, out.retries + verdicts.retries
     return out
 

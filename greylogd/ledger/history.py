@@ -63,11 +63,13 @@ class Ledger:
     PostgreSQL database (created on first use; greyd's tables are never touched).
 
     retention_days bounds the file: prune() deletes closed tuples first seen longer ago than that.
+    white_expiry: greyd's grey.white_expiry (seconds), optional; it dates greyd's promotions, which decides
+    the rare tuple that expired or was promoted in the very scan that promoted another tuple of its IP.
     """
 
     def __init__(self, path_or_dsn: str | os.PathLike[str], *, retention_days: int = 400,
-                 busy_timeout: float = 30.0) -> None:
-        self.retention_days = retention_days
+                 busy_timeout: float = 30.0, white_expiry: int | None = None) -> None:
+        self.retention_days, self.white_expiry = retention_days, white_expiry
         where = os.fspath(path_or_dsn)
         self._db: LedgerDB = PostgresLedgerDB(where) if is_dsn(where) else SqliteLedgerDB(where, busy_timeout)
         # The open tuples after the last poll this object applied, tagged with the stored generation it
@@ -102,7 +104,7 @@ class Ledger:
                 return PollResult(observed_at=now, skipped=True)
             cached = self._open is not None and self._open[0] == generation
             opened = self._open[1] if self._open is not None and cached else self._db.load_open(cur)
-            changes = diff(opened, entries, now, last)
+            changes = diff(opened, entries, now, last, self.white_expiry)
             self._db.apply(cur, changes, now)
         self._open = (generation + 1, changes.open_after(opened))
         return PollResult.of(changes, len(opened), now)

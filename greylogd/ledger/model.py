@@ -67,5 +67,6 @@ class Closed:
 
 
 def retry_ts(old_pass: int, new_pass: int, since: int, now: int) -> int:
-    """greyd sets pass to a qualifying retry's time: exact when pass moved within (since, now]."""
-    return new_pass if new_pass != old_pass and since < new_pass <= now else now
+    """greyd sets pass to a qualifying retry's time: exact when pass moved within [since, now] (a retry in
+    the very second of the previous poll came after it, or that poll would have seen it)."""
+    return new_pass if new_pass != old_pass and since <= new_pass <= now else now

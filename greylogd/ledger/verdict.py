@@ -14,7 +14,12 @@ at `now`, with R the IP row of T.ip in the same snapshot (if any), the rules in 
    from matching a row promoted at an earlier poll.
 3. expired: R exists and matches none of the IP's vanished tuples, so it was there before and greyd never
    promoted T: it aged out. outcome_ts = T.expire (or now, if something removed it before that).
-4. Otherwise (no IP row, or a sibling's row from this interval):
+4. Otherwise (no IP row, or a row another tuple won in this interval):
+   - a sibling of this interval's winner, when greyd's white_expiry is known: the winner's scan ran at
+     S = row.expire - white_expiry, the only scan in an interval shorter than greyd's 60 s; T went in
+     it, by the DELETE if T.expire <= S (expired), else by the promotion (promoted; a retry we did not see
+     is placed at S, its upper bound). Without white_expiry, as below, and a sibling that had retried
+     (pass < expire) and was unexpired when the interval began counts as promoted.
    - T.expire > now + CLOCK_SLACK_S: T cannot have expired (greyd only deletes expire <= its clock; the
      slack covers a snapshot read a moment after `now` and a database server clock running a little
      ahead with MySQL/PostgreSQL), so a promotion took it: a sibling won the IP row, or its own WHITE row
@@ -48,58 +53,88 @@ class Verdicts:
     retries: list[Retry] = field(default_factory=list)
 
 
-def close_vanished(vanished: Iterable[TupleState], rows: dict[str, Entry], now: int, since: int) -> Verdicts:
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """The poll interval [since, now] and, when known, greyd's white_expiry (seconds), which dates a fresh
+    promotion: greyd's scan sets the new WHITE row's expire to its `now` + white_expiry."""
+
+    since: int
+    now: int
+    white_expiry: int | None = None
+
+    def scan_time(self, row: Entry) -> int | None:
+        """The time of the scan that created WHITE `row`, if it lies in this interval."""
+        if self.white_expiry is None:
+            return None
+        scan = row.expire - self.white_expiry
+        return scan if self.since <= scan <= self.now else None
+
+
+def close_vanished(vanished: Iterable[TupleState], rows: dict[str, Entry], interval: Interval) -> Verdicts:
     """Decide the outcome of every vanished tuple, one IP at a time (rules in the module docstring)."""
     by_ip: dict[str, list[TupleState]] = defaultdict(list)
     for state in vanished:
         by_ip[state.ip].append(state)
     out = Verdicts()
     for ip, states in by_ip.items():
-        _close_ip(out, states, rows.get(ip), now, since)
+        _close_ip(out, states, rows.get(ip), interval)
     return out
 
 
-def _close_ip(out: Verdicts, states: list[TupleState], row: Entry | None, now: int, since: int) -> None:
-    winner = _winner(states, row, now, since)
+def _close_ip(out: Verdicts, states: list[TupleState], row: Entry | None, iv: Interval) -> None:
+    winner = _winner(states, row, iv)
     for state in states:
         if state.trapped_at is not None or (row is not None and row.kind is Kind.TRAPPED):
-            trapped_at = now if state.trapped_at is None else state.trapped_at
+            trapped_at = iv.now if state.trapped_at is None else state.trapped_at
             out.closed.append(Closed(state, Outcome.TRAPPED, trapped_at))
-        elif state is winner and row is not None:
-            _promote_winner(out, state, row, now, since)
-        elif row is not None and winner is None:
-            out.closed.append(_expired(state, now))
+        elif row is not None and state is winner:
+            _promote_winner(out, state, row, iv)
+        elif row is not None and winner is not None:
+            out.closed.append(_sibling(state, iv, iv.scan_time(row)))
+        elif row is not None:
+            out.closed.append(_expired(state, iv.now))
         else:
-            out.closed.append(_unblocked(state, now))
+            out.closed.append(_unblocked(state, iv.now))
 
 
-def _winner(states: list[TupleState], row: Entry | None, now: int, since: int) -> TupleState | None:
+def _winner(states: list[TupleState], row: Entry | None, iv: Interval) -> TupleState | None:
     """The tuple the WHITE row was promoted from in this interval: same first, no fewer attempts, and the
-    row's pass is the tuple's or moved within (since, now] (a retry we did not see). The pass test keeps
+    row's pass is the tuple's or moved within [since, now] (a retry we did not see). The pass test keeps
     a row promoted earlier from a sibling with the same first (two RCPTs in one second) from matching."""
     if row is None or row.kind is not Kind.WHITE:
         return None
-    fresh = since < row.pass_ <= now
+    fresh = iv.since <= row.pass_ <= iv.now
     found = [s for s in states
              if s.first == row.first and s.bcount <= row.bcount and (fresh or s.pass_ == row.pass_)]
     return max(found, key=lambda s: (s.bcount == row.bcount, s.pass_ == row.pass_), default=None)
 
 
-def _promote_winner(out: Verdicts, state: TupleState, row: Entry, now: int, since: int) -> None:
+def _promote_winner(out: Verdicts, state: TupleState, row: Entry, iv: Interval) -> None:
     if row.bcount > state.bcount:
-        ts = retry_ts(state.pass_, row.pass_, since, now)
-        out.retries.append(Retry(state.key, ts, now, row.bcount))
+        ts = retry_ts(state.pass_, row.pass_, iv.since, iv.now)
+        out.retries.append(Retry(state.key, ts, iv.now, row.bcount))
     final = replace(state, pass_=row.pass_, bcount=row.bcount)
-    out.closed.append(Closed(final, Outcome.PROMOTED, now))
+    out.closed.append(Closed(final, Outcome.PROMOTED, iv.now))
+
+
+def _sibling(state: TupleState, iv: Interval, scan: int | None) -> Closed:
+    """Rule 4 for a tuple of an IP whose WHITE row another tuple won in this interval."""
+    if scan is None:
+        return _unblocked(state, iv.now, qualified=state.pass_ < state.expire and state.expire > iv.since)
+    if state.expire <= scan:
+        return _expired(state, iv.now)
+    final = replace(state, pass_=scan) if state.pass_ >= state.expire else state
+    return Closed(final, Outcome.PROMOTED, iv.now)
 
 
 def _expired(state: TupleState, now: int) -> Closed:
     return Closed(state, Outcome.EXPIRED, min(state.expire, now))
 
 
-def _unblocked(state: TupleState, now: int) -> Closed:
-    """Rule 4: no IP row blocked promotion (or a sibling of this interval holds it)."""
+def _unblocked(state: TupleState, now: int, qualified: bool = False) -> Closed:
+    """Rule 4 without a dated scan: unexpired means promoted; `qualified` (a sibling that had retried and
+    was alive when the interval began) also counts as promoted."""
     if state.expire > now + CLOCK_SLACK_S:
         final = replace(state, pass_=now) if state.pass_ >= state.expire else state
         return Closed(final, Outcome.PROMOTED, now)
-    return _expired(state, now)
+    return Closed(state, Outcome.PROMOTED, now) if qualified else _expired(state, now)

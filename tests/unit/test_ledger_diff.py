@@ -7,6 +7,8 @@ promotion keeps first, pass and bcount in the WHITE row.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from greylogd.greydb.store import Entry, Kind
 from greylogd.ledger.diff import diff, entry_key
 from greylogd.ledger.model import Closed, Outcome, Retry, TupleState
@@ -83,6 +85,16 @@ def test_retry_and_promotion_within_one_interval_are_both_recorded() -> None:
     assert out.retries == [Retry(final.key, T0 + 1750, T0 + 1760, 2)]
 
 
+def test_retry_in_the_second_of_the_previous_poll_then_promotion_is_found() -> None:
+    """Seen in the demo: the retry came after the poll of the same second, the scan promoted it next."""
+    seen = grey(T0)
+    row = white(T0, T0 + 1740, 2, T0 + 1750 + 3110400)
+    out = diff([state(seen, T0 + 5)], [row], T0 + 1760, T0 + 1740)
+    final = state(grey(T0, pass_=T0 + 1740, bcount=2), T0 + 5)
+    assert out.closed == [Closed(final, Outcome.PROMOTED, T0 + 1760)]
+    assert out.retries == [Retry(final.key, T0 + 1740, T0 + 1760, 2)]
+
+
 def test_two_promotable_tuples_of_one_ip_in_one_scan_the_white_row_names_the_winner() -> None:
     first = grey(T0, pass_=T0 + 1600, bcount=2, to="a@example.net")
     later = grey(T0 + 100, pass_=T0 + 1650, bcount=3, to="b@example.net")
@@ -109,6 +121,29 @@ def test_sibling_with_the_same_first_does_not_claim_a_white_row_promoted_earlier
     row = white(T0, T0 + 1600, 2, T0 + 1620 + 3110400)  # from the sibling, promoted long before
     out = diff([state(expiring, T0 + 5)], [row], T0 + GREY_EXPIRY + 30, T0 + GREY_EXPIRY - 10)
     assert out.closed == [Closed(state(expiring, T0 + 5), Outcome.EXPIRED, T0 + GREY_EXPIRY)]
+
+
+def test_sibling_expiring_at_the_winners_scan_is_expired_when_white_expiry_dates_it() -> None:
+    """The DELETE runs before the promotion: a sibling with expire <= the scan time went by expiry."""
+    late = grey(T0 - GREY_EXPIRY + 1650, pass_=T0 + 1600, bcount=2, to="a@example.net")  # expire T0+1650
+    winner = grey(T0, pass_=T0 + 1620, bcount=2, to="b@example.net")
+    row = white(T0, T0 + 1620, 2, T0 + 1655 + 3110400)  # scan at T0 + 1655
+    states = [state(late, T0 - 9000), state(winner, T0 + 5)]
+    out = diff(states, [row], T0 + 1660, T0 + 1640, white_expiry=3110400)
+    assert [(c.outcome, c.outcome_ts) for c in out.closed] == [(Outcome.EXPIRED, T0 + 1650),
+                                                               (Outcome.PROMOTED, T0 + 1660)]
+    undated = diff(states, [row], T0 + 1660, T0 + 1640)  # heuristic: it had retried, alive at T0 + 1640
+    assert [c.outcome for c in undated.closed] == [Outcome.PROMOTED, Outcome.PROMOTED]
+
+
+def test_sibling_with_an_unseen_retry_is_promoted_with_pass_at_the_dated_scan() -> None:
+    missed = grey(T0 - GREY_EXPIRY + 1658, to="a@example.net")  # expire T0 + 1658, after the scan
+    winner = grey(T0, pass_=T0 + 1620, bcount=2, to="b@example.net")
+    row = white(T0, T0 + 1620, 2, T0 + 1655 + 3110400)
+    states = [state(missed, T0 - 9000), state(winner, T0 + 5)]
+    out = diff(states, [row], T0 + 1660, T0 + 1640, white_expiry=3110400)
+    assert out.closed[0] == Closed(replace(state(missed, T0 - 9000), pass_=T0 + 1655), Outcome.PROMOTED,
+                                   T0 + 1660)
 
 
 def test_tuple_of_an_ip_with_an_older_white_row_expires() -> None:

@@ -109,7 +109,7 @@ def test_outcomes_match_greyds_ground_truth(tmp_path_factory: object,
                                             timing: tuple[int, int]) -> None:
     """Polled right after each scan, or every 20 s with greyd's scans 10 s out of phase (as in the demo)."""
     path = Path(tmp_path_factory.mktemp("ledger")) / "ledger.sqlite"  # type: ignore[attr-defined]
-    with Ledger(path) as ledger:
+    with Ledger(path, white_expiry=PARAMS.white_expiry) as ledger:
         oracle = run(ops, ledger, *timing)
         frame = ledger.read_tuples(0, 2**40)
     got = {(ip, to, int(first.timestamp())): (outcome, None if pd.isna(ts) else int(ts.timestamp()))
