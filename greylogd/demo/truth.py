@@ -1,10 +1,13 @@
 """The ground truth of a simulated week: what the report should find, from what greyd actually did.
 
 Three files:
-- truth-tuples.parquet, one row per GREY tuple (TUPLE_COLUMNS): greyd's columns at the end of its life,
-  the sender's behaviour, outcome in the ledger's vocabulary (promoted, expired, trapped, pending) and
-  status in the report's (promoted, abandoned, trapped, pending: spec/report.md "Definitions"; a tuple
-  first seen less than grey_expiry before the end and not promoted is pending). Times are Unix seconds.
+- truth-tuples.parquet, one row per GREY tuple: ip, helo, from, to, first, pass, bcount (greyd's columns
+  at the end of its life), attempts (reader writes seen), outcome in the ledger's vocabulary (promoted,
+  expired, trapped, pending), outcome_ts (the scan that removed it), trapped (a TRAPPED row for its IP
+  existed while it was open), sender_domain, behaviour (of the message that created it), status in the
+  report's vocabulary (promoted, abandoned, trapped, pending: spec/report.md "Definitions"; a tuple first
+  seen less than grey_expiry before the end and not promoted is pending) and delay_s = pass - first of
+  promoted tuples. Times are Unix seconds (UTC).
 - truth-senders.parquet, one row per envelope sender: behaviour, messages, connections, delivered
   messages, and the sending hosts (comma-separated, compressed form).
 - truth.json: the period, the parameters, connection counts per kernel prefix, one record per sender
@@ -33,7 +36,7 @@ def tuple_truth(out: Outcome, plan: Plan, end: int, params: GreyParams) -> pd.Da
     frame["sender_domain"] = frame["from"].str.extract(r"@([^@]*)$", expand=False).fillna("")
     frame["behaviour"] = plan.behaviour[frame["msg"].to_numpy()].astype(str)
     status = frame["outcome"].replace({"expired": "abandoned"})
-    late = (frame["outcome"] == "pending") & (frame["first"] < end - params.grey_expiry)
+    late = (frame["outcome"] == "pending") & (frame["first"] <= end - params.grey_expiry)
     frame["status"] = status.mask(late, "abandoned")
     frame["delay_s"] = (frame["pass"] - frame["first"]).where(frame["outcome"] == "promoted")
     return frame.drop(columns=["msg"])

@@ -13,6 +13,7 @@ import sqlite3
 import pandas as pd
 import pytest
 
+from greylogd.analysis.weekly_tuples import classify
 from greylogd.demo import GreyParams, World, build_world
 from greylogd.demo.greyddb import GreydDB
 from greylogd.demo.params import POLL_INTERVAL, SCAN_INTERVAL, SCAN_PHASE
@@ -103,6 +104,16 @@ def test_ledger_finds_exactly_the_truth(world: World, tuples: pd.DataFrame) -> N
     # Retries written in the second of a poll, after it read greyd's database (polls run at start + 20 k s
     # before that second's writes), are among them: the ledger must place them in [since, now].
     assert (promoted["pass"] % POLL_INTERVAL == 0).any()
+
+
+def test_the_reports_classification_agrees_with_the_truth(world: World, tuples: pd.DataFrame) -> None:
+    with Ledger(world.ledger) as ledger:  # type: ignore[arg-type]
+        classified = classify(ledger.read_tuples(world.start, world.end), world.period, PARAMS.grey_expiry)
+    classified = classified.assign(first=classified["first"].astype("int64") // 10**6)
+    both = tuples.merge(classified, on=KEY, suffixes=("", "_report"))
+    assert len(both) == len(tuples)
+    assert (both["status"] == both["status_report"]).all()
+    assert set(tuples["status"]) == {"promoted", "abandoned", "trapped", "pending"}
 
 
 def test_behaviours_lead_to_their_outcomes(tuples: pd.DataFrame) -> None:
