@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     store = LazyStore(settings)
     path = args.ledger or settings.own.ledger or DEFAULT_LEDGER
     try:
-        with Ledger(path, retention_days=args.retention_days) as ledger:
+        with Ledger(path, retention_days=args.retention_days, white_expiry=settings.white_expiry) as ledger:
             return _once(ledger, store) if args.once else _loop(ledger, store, interval)
     except GreylogdError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
