@@ -17,7 +17,7 @@ import pytest
 
 from greylogd.cli.ledger import main
 from greylogd.ledger import Ledger
-from tests.greyd_sim import SCAN_DELETE, GreydSim
+from tests.greyd_sim import GreydSim, scan_statements
 
 A = ("192.0.2.10", "mail.a.example", "alice@a.example", "bob@local.example")
 
@@ -91,7 +91,7 @@ def test_locked_greyd_database_exits_1_and_the_next_run_catches_up(
     sim, now = GreydSim(tmp_path / "greyd"), int(time.time())
     sim.grey(*A, now - 20)
     sim.conn.execute("BEGIN EXCLUSIVE")
-    sim.conn.execute(SCAN_DELETE.format(now=0))
+    sim.conn.execute(*scan_statements(0)[0])  # greyd's scan holds the lock
     assert main(["--once", "-f", str(conf)]) == 1
     assert "database is locked" in capsys.readouterr().err.splitlines()[-1]
     sim.conn.execute("COMMIT")

@@ -8,6 +8,7 @@ records everything that happened meanwhile.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -21,16 +22,16 @@ import pytest
 from greylogd.errors import StoreError
 from greylogd.greydb.sqlite import SqliteStore
 from greylogd.ledger import Ledger, PollResult
-from tests.greyd_sim import SCAN_DELETE, SCAN_PROMOTE, GreydSim, Timing
+from tests.greyd_sim import GreydSim, scan_statements
 
 T0 = 1_700_000_000
 A = ("192.0.2.10", "mail.a.example", "alice@a.example", "bob@local.example")
 HOLDER = """
-import sqlite3, sys
+import json, sqlite3, sys
 conn = sqlite3.connect(sys.argv[1], isolation_level=None)
 conn.execute(sys.argv[2])
-for statement in sys.argv[3:]:
-    conn.execute(statement)
+for statement, params in json.loads(sys.argv[3]):
+    conn.execute(statement, params)
 print("locked", flush=True)
 sys.stdin.readline()
 conn.execute("COMMIT")
@@ -40,8 +41,8 @@ conn.execute("COMMIT")
 class Holder:
     """Another process inside a greyd transaction on `path` until release()."""
 
-    def __init__(self, path: Path, begin: str, *statements: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), begin, *statements],
+    def __init__(self, path: Path, begin: str, statements: list[tuple[str, tuple[int, ...]]]) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), begin, json.dumps(statements)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None and self.proc.stdout.readline() == "locked\n"
 
@@ -50,10 +51,6 @@ class Holder:
         self.proc.stdin.write("go\n")
         self.proc.stdin.flush()
         assert self.proc.wait(timeout=10) == 0
-
-
-def scan_sql(now: int) -> tuple[str, str]:
-    return SCAN_DELETE.format(now=now), SCAN_PROMOTE.format(now=now, expire=now + Timing().white_expiry)
 
 
 @pytest.fixture
@@ -85,7 +82,7 @@ def test_greyds_immediate_lock_does_not_block_the_read_only_poll(retried: tuple[
     store, ledger = open_pair(tmp_path, busy_timeout=10)
     with closing(store), ledger:
         assert ledger.poll(store, T0 + 1610) == PollResult(new=1, pending=1, observed_at=T0 + 1610)
-        holder = Holder(sim.path, "BEGIN IMMEDIATE", *scan_sql(T0 + 1620))
+        holder = Holder(sim.path, "BEGIN IMMEDIATE", scan_statements(T0 + 1620))
         assert ledger.poll(store, T0 + 1630) == PollResult(pending=1, observed_at=T0 + 1630)
         holder.release()
         assert ledger.poll(store, T0 + 1650) == PollResult(promoted=1, observed_at=T0 + 1650)
@@ -99,7 +96,7 @@ def test_poll_failing_on_an_exclusive_lock_writes_nothing_and_the_next_loses_not
     with closing(store), ledger:
         ledger.poll(store, T0 + 1610)
         before = ledger.read_tuples(T0, T0 + 86400)
-        holder = Holder(sim.path, "BEGIN EXCLUSIVE", *scan_sql(T0 + 1620))
+        holder = Holder(sim.path, "BEGIN EXCLUSIVE", scan_statements(T0 + 1620))
         with pytest.raises(StoreError, match="database is locked"):
             ledger.poll(store, T0 + 1630)
         pd.testing.assert_frame_equal(ledger.read_tuples(T0, T0 + 86400), before)
@@ -114,7 +111,7 @@ def test_poll_waits_for_a_short_exclusive_lock_and_dates_its_observation_after_i
     store, ledger = open_pair(tmp_path, busy_timeout=10)
     with closing(store), ledger:
         ledger.poll(store, T0 + 1610)
-        holder = Holder(sim.path, "BEGIN EXCLUSIVE", *scan_sql(T0 + 1620))
+        holder = Holder(sim.path, "BEGIN EXCLUSIVE", scan_statements(T0 + 1620))
         timer = threading.Timer(1.2, holder.release)
         timer.start()
         result = ledger.poll(store, T0 + 1630)
