@@ -112,14 +112,15 @@ def _uptime_us(micros: pd.Series, options: SourceOptions) -> pd.Series:
 
 
 def _kmsg(stamp: pd.Series, mtime: datetime, options: SourceOptions) -> pd.Series:
-    return _uptime_us(pd.to_numeric(stamp.str.slice(0, 16), errors="coerce"), options)
+    return _uptime_us(to_int(stamp, 10**16 - 1), options)
 
 
 def _dmesg(stamp: pd.Series, mtime: datetime, options: SourceOptions) -> pd.Series:
-    seconds = stamp.str.split(".", n=1, regex=False)
-    whole = pd.to_numeric(seconds.str[0].str.slice(0, 10), errors="coerce")
-    fraction = pd.to_numeric(seconds.str[1].str.ljust(6, "0").str.slice(0, 6), errors="coerce")
-    return _uptime_us(whole * 1_000_000 + fraction, options)
+    parts = pc.extract_regex(arrow_strings(stamp), r"^(?P<s>[0-9]{1,10})\.(?P<f>[0-9]{1,9})$")
+    seconds = to_int(pd.Series(parts.field("s"), dtype="str", index=stamp.index), 10**10)
+    digits = pc.utf8_slice_codeunits(pc.utf8_rpad(parts.field("f"), 6, "0"), 0, 6)
+    return _uptime_us(seconds * 1_000_000 + to_int(pd.Series(digits, dtype="str", index=stamp.index),
+                                                   999_999), options)
 
 
 def _no_stamp(stamp: pd.Series, mtime: datetime, options: SourceOptions) -> pd.Series:

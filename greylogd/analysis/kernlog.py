@@ -1,17 +1,22 @@
 """Kernel iptables/nftables LOG lines into the ``connections`` frame (spec/report.md, spec/logformats.md 3).
 
-``read_kernlog(paths)`` reads every input ``sources.iter_envelopes`` knows (kern.log/syslog in RFC 3164,
+``read_kernlog(paths)`` reads every input ``sources.map_envelopes`` knows (kern.log/syslog in RFC 3164,
 RFC 3339 or RFC 5424, rotated and gzipped sets, ``-``, journald JSON, dmesg, /dev/kmsg, ulogd LOGEMU)
 and returns a ``KernlogResult``. ``parse_kernlog(lines)`` does the same for lines already in memory.
 
-Policy: a line whose message has no ``IN=``/``OUT=`` pair is not a LOG line; it is *skipped* and only
-counted. A LOG line that cannot be used (no syslog header or time, no SRC/DST/PROTO, an invalid address)
-goes to ``bad_lines`` with its source, line number and reason; nothing raises for bad content.
-Identical connection rows (same ts, host, prefix, addresses, ports, interface) are kept once: the same
-line logged to both kern.log and syslog, or a retransmitted SYN seen twice in one second by RFC 3164.
+Policy: a line without `` OUT=`` (which the kernel prints in every LOG line) is not a LOG line; it is
+*skipped* and only counted. A LOG line that cannot be used (no syslog header or time, no SRC, no PROTO,
+malformed fields, an invalid address or port) goes to ``bad_lines`` with its source, line number and
+reason; nothing raises for bad content. Rows equal in ``_SAME_LINE`` (ts, host, prefix, addresses,
+ports) are kept once: the same line logged to both kern.log and syslog, or a retransmitted SYN seen
+twice within one second of an RFC 3164 stamp. Rows from a journald export and from kern.log have
+different times (journald's is recomputed from the kernel's clock), so they are *not* merged.
+Category: frames.CATEGORIES by trimmed, case-insensitive prefix, else "other"; an empty IN= (OUTPUT
+chain) is "outbound" whatever the prefix.
 
-Parsing is vectorized: one RE2 pass per chunk for the syslog header and one for the LOG fields
-(``pyarrow.compute.extract_regex``); addresses are normalised once per distinct value.
+Parsing is vectorized: per chunk, one RE2 pass for the syslog header and three short ones for the LOG
+fields (``pyarrow.compute.extract_regex``), dotted quads validated by one RE2 pass, other addresses
+normalised by ``ipaddress`` once per distinct value.
 """
 
 from __future__ import annotations

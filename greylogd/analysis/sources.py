@@ -146,9 +146,10 @@ def _parse_raw(raw: _Raw, func: Callable[[Envelopes], T], options: SourceOptions
     """func(Envelopes) of one raw chunk, header-parsing only the lines matching ``keep``."""
     if raw.fmt == "dmesg_json":
         frame = dmesg_json_envelopes(raw.lines[0].as_py(), options, options.host or socket.gethostname())
+        records = len(frame)
         if keep is not None:
             frame = frame[frame["raw"].str.contains(keep, regex=True)]
-        return func(Envelopes(raw.source, raw.fmt, frame, 0, int(frame["line"].max() or 0)))
+        return func(Envelopes(raw.source, raw.fmt, frame, 0, records))
     numbers = np.arange(raw.first_line, raw.first_line + len(raw.lines), dtype=np.int64)
     lines = raw.lines
     if keep is not None:

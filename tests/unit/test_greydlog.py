@@ -80,3 +80,12 @@ def test_tz_option_places_rfc3164_stamps() -> None:
 def test_fuzzed_lines_never_raise_and_are_accounted(lines: list[str]) -> None:
     result = parse_greydlog([line.replace("\n", " ").replace("\r", " ") for line in lines], options=OPTIONS)
     assert len(result.events) + len(result.bad_lines) + result.skipped == result.lines == len(lines)
+
+
+def test_kernel_only_inputs_are_skipped_whole(tmp_path: Path) -> None:
+    (tmp_path / "dmesg").write_text("<4>[ 5.5] [GREYD WHITED] IN=vB OUT= SRC=198.51.100.1\n[ 6.000001] x\n")
+    (tmp_path / "dmesg.json").write_text('[{"pri": 4, "time": 1.5, "msg": "eth0 up"}]\n')
+    for name in ("dmesg", "dmesg.json"):
+        result = read_greydlog(tmp_path / name, options=OPTIONS)
+        assert (len(result.events), len(result.bad_lines), result.skipped) == (0, 0, result.lines)
+    assert read_greydlog(tmp_path / "dmesg", options=OPTIONS).lines == 2
