@@ -174,6 +174,14 @@ def _connections(log: pd.DataFrame, table: pd.DataFrame,
     return frames.typed(out, frames.CONNECTIONS)
 
 
+def _duplicated(connections: pd.DataFrame) -> np.ndarray:
+    """Rows equal in _SAME_LINE to an earlier row; strings are compared only where times/ports match."""
+    maybe = np.flatnonzero(connections.duplicated(["ts", "spt", "dpt"], keep=False).to_numpy())
+    duplicated = np.zeros(len(connections), bool)
+    duplicated[maybe] = connections.iloc[maybe].duplicated(_SAME_LINE).to_numpy()
+    return duplicated
+
+
 def _combine(parts: list[_Parsed]) -> KernlogResult:
     """One result from per-chunk parts: concatenated, deduplicated, sorted by time (one copy)."""
     connections = pd.concat([frames.empty(frames.CONNECTIONS), *(p.connections for p in parts)],
@@ -181,8 +189,8 @@ def _combine(parts: list[_Parsed]) -> KernlogResult:
     lines, skipped = sum(p.lines for p in parts), sum(p.skipped for p in parts)
     bad = pd.concat([frames.empty(frames.BAD_LINES), *(p.bad for p in parts)], ignore_index=True)
     parts.clear()  # the per-chunk frames are no longer needed: lower the peak memory
-    keep = np.flatnonzero(~connections.duplicated(_SAME_LINE).to_numpy())
-    order = keep[np.argsort(connections["ts"].to_numpy()[keep], kind="stable")]
+    keep = np.flatnonzero(~_duplicated(connections))
+    order = keep[np.argsort(connections["ts"].dt.tz_convert(None).to_numpy()[keep], kind="stable")]
     unique = connections.take(order).reset_index(drop=True)
     return KernlogResult(unique, frames.typed(bad, frames.BAD_LINES), lines, skipped,
                          len(connections) - len(unique))
