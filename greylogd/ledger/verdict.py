@@ -29,8 +29,8 @@ at `now`, with R the IP row of T.ip in the same snapshot (if any), the rules in 
      meets no scan before the DELETE, and a row that blocked it may have gone in the same scan; a tuple
      promoted earlier would have left its WHITE row (rule 2) unless that row vanished within one poll
      interval, which real white_expiry values (days) rule out.
-Promoted outcome_ts = now: the scan ran in (since, now], at most one poll interval earlier (`since` is the
-previous poll, when every vanished tuple was last seen).
+Promoted outcome_ts = the scan's time when white_expiry dates it, else `now`: the scan ran in [since, now],
+at most one poll interval earlier (`since` is the previous poll, when every vanished tuple was last seen).
 """
 
 from __future__ import annotations
@@ -114,7 +114,8 @@ def _promote_winner(out: Verdicts, state: TupleState, row: Entry, iv: Interval) 
         ts = retry_ts(state.pass_, row.pass_, iv.since, iv.now)
         out.retries.append(Retry(state.key, ts, iv.now, row.bcount))
     final = replace(state, pass_=row.pass_, bcount=row.bcount)
-    out.closed.append(Closed(final, Outcome.PROMOTED, iv.now))
+    scan = iv.scan_time(row)
+    out.closed.append(Closed(final, Outcome.PROMOTED, iv.now if scan is None else scan))
 
 
 def _sibling(state: TupleState, iv: Interval, scan: int | None) -> Closed:
@@ -124,7 +125,7 @@ def _sibling(state: TupleState, iv: Interval, scan: int | None) -> Closed:
     if state.expire <= scan:
         return _expired(state, iv.now)
     final = replace(state, pass_=scan) if state.pass_ >= state.expire else state
-    return Closed(final, Outcome.PROMOTED, iv.now)
+    return Closed(final, Outcome.PROMOTED, scan)
 
 
 def _expired(state: TupleState, now: int) -> Closed:

@@ -83,15 +83,17 @@ def ts(s: int | None) -> pd.Timestamp:
     return pd.NaT if s is None else pd.Timestamp(at(s), unit="s", tz="UTC")
 
 
-def expected_tuples() -> pd.DataFrame:
+def expected_tuples(scans_dated: bool = False) -> pd.DataFrame:
+    """The week's frame; with greyd's white_expiry known, promotions are dated at greyd's scan."""
+    promoted_1, promoted_2 = (1640, 3160) if scans_dated else (1650, 3170)
     rows = [  # key, sender domain, first, last_seen, pass, bcount, outcome, outcome_ts
-        (A, "a.example", 0, 1630, 1600, 2, "promoted", 1650),
-        (B1, "b.example", 5, 1630, 1610, 2, "promoted", 1650),
-        (B2, "b.example", 5, 1630, 1620, 2, "promoted", 1650),
+        (A, "a.example", 0, 1630, 1600, 2, "promoted", promoted_1),
+        (B1, "b.example", 5, 1630, 1610, 2, "promoted", promoted_1),
+        (B2, "b.example", 5, 1630, 1620, 2, "promoted", promoted_1),
         (C, "c.example", 8, 14010, 14408, 1, "trapped", 20),
         (D, "d.example", 10, 14010, 1605, 2, "expired", 14410),
         (F, "", 100, 14430, 14500, 1, "expired", 14500),
-        (E, "e.example", 1645, 1650, 3146, 2, "promoted", 3170),
+        (E, "e.example", 1645, 1650, 3146, 2, "promoted", promoted_2),
         (G, "g.example", 14000, 14530, 28400, 1, "pending", None),
     ]
     frame = pd.DataFrame(
@@ -119,6 +121,19 @@ def test_a_week_of_greyd_lifecycle_gives_exact_outcomes(world: tuple[GreydSim, S
     ]
     got = ledger.read_tuples(pd.Timestamp(T0, unit="s", tz="UTC"), T0 + WEEK)
     pd.testing.assert_frame_equal(got, expected_tuples().astype(TUPLES))
+
+
+def test_greyds_white_expiry_dates_promotions_at_the_scan(tmp_path: Path) -> None:
+    from greylogd.analysis.frames import TUPLES
+
+    sim = GreydSim(tmp_path / "greyd")
+    store = SqliteStore(str(tmp_path / "greyd"), "greyd.sqlite")
+    with Ledger(tmp_path / "ledger.sqlite", white_expiry=sim.params.white_expiry) as ledger:
+        run_week(sim, store, ledger)
+        got = ledger.read_tuples(T0, T0 + WEEK)
+    pd.testing.assert_frame_equal(got, expected_tuples(scans_dated=True).astype(TUPLES))
+    store.close()
+    sim.close()
 
 
 def test_retries_are_recorded_with_greyds_pass_time(world: tuple[GreydSim, SqliteStore, Ledger]) -> None:

@@ -5,7 +5,7 @@ promotes two tuples of an IP; spamtrap hits; four client IPs; WHITE rows expirin
 are promoted again) runs on the demo's in-memory greyd database (greylogd.demo.greyddb: greyd's own
 statements, and a ScanResult saying which rows each scan expired or promoted). The ledger only sees
 snapshots, polled right after each scan or every 20 s with scans 10 s out of phase; the oracle sees the
-truth: promoted when the poll after its promotion ran, expired at its `expire`, both unless the IP was
+truth: promoted at the scan that promoted it, expired at its `expire`, both unless the IP was
 TRAPPED at a poll while the tuple lived or when it went (then trapped at the first such poll).
 With pass_time 100 s and scans every 60 s, every tuple is polled at least once before it can go.
 """
@@ -44,28 +44,28 @@ class Oracle:
 
     live: dict[TupleId, int | None] = field(default_factory=dict)  # -> trapped_at
     current: dict[tuple[str, str], int] = field(default_factory=dict)  # (ip, rcpt) -> first of the live one
-    gone: dict[TupleId, str] = field(default_factory=dict)  # removed by a scan since the last poll
+    gone: dict[TupleId, tuple[str, int]] = field(default_factory=dict)  # -> how, scan time
     outcomes: dict[TupleId, tuple[str, int | None]] = field(default_factory=dict)
 
     def new(self, ip: str, rcpt: str, first: int) -> None:
         self.live[(ip, rcpt, first)] = None
         self.current[(ip, rcpt)] = first
 
-    def scan(self, result: ScanResult) -> None:
+    def scan(self, result: ScanResult, now: int) -> None:
         for kind, rows in (("expired", result.expired), ("promoted", result.promoted)):
             for (ip, _, _, rcpt), *_ in rows:
                 if rcpt:  # not an IP row
-                    self.gone[(ip, rcpt, self.current.pop((ip, rcpt)))] = kind
+                    self.gone[(ip, rcpt, self.current.pop((ip, rcpt)))] = (kind, now)
 
     def poll(self, db: GreydDB, now: int) -> None:
         trapped = db.white_and_trapped()[1]
         for tid, trapped_at in self.live.items():
             if trapped_at is None and tid[0] in trapped:
                 self.live[tid] = now
-        for tid, kind in self.gone.items():
+        for tid, (kind, scanned) in self.gone.items():
             trapped_at = self.live.pop(tid)
             self.outcomes[tid] = ("trapped", trapped_at) if trapped_at is not None else (
-                ("expired", tid[2] + PARAMS.grey_expiry) if kind == "expired" else ("promoted", now))
+                ("expired", tid[2] + PARAMS.grey_expiry) if kind == "expired" else ("promoted", scanned))
         self.gone.clear()
 
 
@@ -87,7 +87,7 @@ def run(ops: list[tuple[str, int, int, int, int]], ledger: Ledger, poll_every: i
     now = T0
     while todo or oracle.live:
         if (now - T0) % SCAN == scan_phase:
-            oracle.scan(db.scan(now))
+            oracle.scan(db.scan(now), now)
         if (now - T0) % poll_every == (scan_phase if poll_every == SCAN else 0):
             ledger.observe(db.snapshot(), now)
             oracle.poll(db, now)
