@@ -56,7 +56,9 @@ class Verdicts:
 @dataclass(frozen=True, slots=True)
 class Interval:
     """The poll interval [since, now] and, when known, greyd's white_expiry (seconds), which dates a fresh
-    promotion: greyd's scan sets the new WHITE row's expire to its `now` + white_expiry."""
+    promotion: greyd's scan sets the new WHITE row's expire to its `now` + white_expiry. A refresh by
+    greylogd in the same interval moves expire on, so the date is then that of the refresh: still
+    within the interval (seen once in the demo week's 132 promotions, 8 s late)."""
 
     since: int
     now: int
