@@ -74,10 +74,10 @@ def envelopes(lines: pa.Array, fmt: str | None, numbers: np.ndarray, mtime: date
     # the message is what remains without the header: cheaper than capturing it (RE2 runs its slow
     # submatch engine over the whole span of a capture)
     message = pc.replace_substring_regex(lines, pattern, "", max_replacements=1)
-    frame["message"] = pd.Series(pc.utf8_rtrim(message, "\n"), dtype="str").where(valid)
+    frame["message"] = _where(pd.Series(pc.utf8_rtrim(message, "\n"), dtype="str"), valid)
     for name in ("host", "program", "pid", "stamp"):
         column = parts.field(name) if f"<{name}>" in pattern else pa.nulls(len(lines), pa.string())
-        frame[name] = pd.Series(column, dtype="str").where(valid)
+        frame[name] = _where(pd.Series(column, dtype="str"), valid)
     for name in ("program", "pid"):  # RE2 gives "" for a group that did not take part
         frame[name] = frame[name].mask(frame[name].isin(["", "-"]))
     frame["ts"] = STAMP_PARSERS.get(fmt or "", _no_stamp)(frame.pop("stamp"), mtime, options)
@@ -85,6 +85,11 @@ def envelopes(lines: pa.Array, fmt: str | None, numbers: np.ndarray, mtime: date
         frame["host"] = frame["host"].mask(frame["ts"].notna(), options.host or socket.gethostname())
         frame["program"] = frame["program"].mask(frame["ts"].notna(), "kernel")
     return frame[ENVELOPE]
+
+
+def _where(column: pd.Series, valid: np.ndarray) -> pd.Series:
+    """``column`` with NaN where not valid; no copy in the usual case where all are valid."""
+    return column if valid.all() else column.where(valid)
 
 
 def _iso(stamp: pd.Series, mtime: datetime, options: SourceOptions) -> pd.Series:

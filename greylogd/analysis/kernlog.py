@@ -109,8 +109,11 @@ def parse_chunk(chunk: Envelopes, categories: Mapping[str, str] | None = None) -
         table["bad_port"] |= table[port].fillna("").ne("") & number.isna()
         table[port] = number
     reasons = _reasons(log, table)
-    good = log[reasons.isna()]
-    connections = _connections(good, table.loc[good.index], categories)
+    good = reasons.isna().to_numpy()
+    if good.all():  # filtering copies every column: only when there is something to drop
+        connections = _connections(log, table, categories)
+    else:
+        connections = _connections(log[good], table[good], categories)
     return _Parsed(connections, bad_lines(chunk.source, log, reasons), chunk.lines, chunk.lines - len(log))
 
 
@@ -123,7 +126,8 @@ def _fields(message: pa.Array, index: pd.Index) -> pd.DataFrame:
         for name in re.findall(r"\?P<(\w+)>", pattern):
             columns[name] = pd.Series(parts.field(name), dtype="str", index=index)
     table = pd.DataFrame(columns, index=index)
-    table.loc[~valid] = np.nan
+    if not valid.all():
+        table.loc[~valid] = np.nan
     return table
 
 
