@@ -2,7 +2,7 @@
 
 Message formats: spec/greyd-compat.md section 5 (5.3 SMTP process, 5.4 reader/scanner, 5.5 greylogd,
 5.6 sync, 5.8 spamd/spamlogd, 5.9 field lines); each is one entry of ``RULES`` (kind, RE2 pattern whose
-named groups are frames.GREYD_EVENTS columns). Inputs are whatever ``sources.iter_envelopes`` reads.
+named groups are frames.GREYD_EVENTS columns). Inputs are whatever ``sources.map_envelopes`` reads.
 
 Policy: lines of other programs are skipped and counted. A line of a greyd program is *bad* when it has
 no usable header/time, when it starts like a known format but does not match it (``MALFORMED``), or
@@ -18,14 +18,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from greylogd.analysis import frames
-from greylogd.analysis.headers import SourceOptions, arrow_strings, envelopes, sniff, to_int
+from greylogd.analysis.headers import SourceOptions, arrow_strings, to_int
 from greylogd.analysis.kernlog import normalise_addresses
-from greylogd.analysis.sources import CHUNK_BYTES, Envelopes, bad_lines, iter_envelopes
+from greylogd.analysis.sources import CHUNK_BYTES, Envelopes, bad_lines, lines_envelopes, map_envelopes
 
+KEEP = "(?i)grey|spam"  # every line of PROGRAMS (and every journald record of them) matches
 PROGRAMS = ("greyd", "greylogd", "spamd", "spamlogd", "greydb", "greyd-setup")
 _IP = r"(?P<ip>[^ ]+)"
 _TUPLE = r" from (?P<from>[^ ]*) to (?P<to>[^ ]*), helo (?P<helo>.*)$"
@@ -97,16 +97,13 @@ def read_greydlog(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str
     options = options or SourceOptions()
     if tz is not None:
         options = SourceOptions(tz, options.reference, options.boot_time, options.host)
-    return _combine([parse_chunk(c) for c in iter_envelopes(paths, options, chunk_bytes, progress)])
+    return _combine(list(map_envelopes(parse_chunk, paths, options, chunk_bytes, progress, keep=KEEP)))
 
 
 def parse_greydlog(lines: Iterable[str], *, source: str = "<lines>",
                    options: SourceOptions | None = None) -> GreydlogResult:
     """``read_greydlog`` for lines in memory (format sniffed from the first line)."""
-    array = pa.array([line.rstrip("\n") for line in lines], pa.large_string())
-    fmt = sniff(array)
-    frame = envelopes(array, fmt, 1, pd.Timestamp.now("UTC").to_pydatetime(), options or SourceOptions())
-    return _combine([parse_chunk(Envelopes(source, fmt, frame, 0))])
+    return _combine([parse_chunk(lines_envelopes(lines, source, options, keep=KEEP))])
 
 
 @dataclass
@@ -132,7 +129,7 @@ def parse_chunk(chunk: Envelopes) -> _Parsed:
     events = events.assign(ts=rows["ts"], host=rows["host"], program=rows["program"],
                            pid=to_int(rows["pid"], 2**31), message=rows["message"])
     return _Parsed(frames.typed(events, frames.GREYD_EVENTS), bad_lines(chunk.source, frame, reasons),
-                   len(frame), int((~ours & ~headless).sum()))
+                   chunk.lines, chunk.lines - int((ours | headless).sum()))
 
 
 def _classify(rows: pd.DataFrame) -> pd.DataFrame:

@@ -25,8 +25,8 @@ _FIELDS = ("MESSAGE", "_HOSTNAME", "SYSLOG_IDENTIFIER", "_PID", "SYSLOG_PID", "_
            "__MONOTONIC_TIMESTAMP", "_SOURCE_MONOTONIC_TIMESTAMP", "_SOURCE_REALTIME_TIMESTAMP")
 
 
-def journal_envelopes(lines: pa.Array, first_line: int) -> pd.DataFrame:
-    """ENVELOPE frame of ``journalctl -o json`` lines (one JSON object per line)."""
+def journal_envelopes(lines: pa.Array, numbers: np.ndarray) -> pd.DataFrame:
+    """ENVELOPE frame of ``journalctl -o json`` lines (one JSON object per line; line ``numbers``)."""
     records = pd.DataFrame([_record(text) for text in lines.to_pylist()], columns=_FIELDS)
     number = lambda name: to_int(records[name].astype("str"), 10**17).astype("float64")  # noqa: E731
     event_us = number("__REALTIME_TIMESTAMP") - (number("__MONOTONIC_TIMESTAMP")
@@ -34,7 +34,7 @@ def journal_envelopes(lines: pa.Array, first_line: int) -> pd.DataFrame:
     event_us = number("_SOURCE_REALTIME_TIMESTAMP").fillna(event_us).fillna(number("__REALTIME_TIMESTAMP"))
     message = records["MESSAGE"].astype("str")
     return pd.DataFrame({
-        "line": np.arange(first_line, first_line + len(records), dtype=np.int64),
+        "line": numbers,
         "raw": message.fillna(pd.Series(lines, dtype="str").str.rstrip("\n")),
         "ts": pd.to_datetime(event_us, unit="us", utc=True).astype(TS_DTYPE).where(message.notna()),
         "host": records["_HOSTNAME"].astype("str"),
