@@ -56,12 +56,11 @@ _ROTATED = re.compile(r"^(?P<base>.*?)(?:\.(?P<n>[0-9]+))?(?:\.gz)?$")
 @dataclass
 class Envelopes:
     """One chunk of one source: an ENVELOPE frame of the lines kept, the format it was read as,
-    the chunk's size in bytes and how many lines it had before the ``keep`` filter."""
+    and how many lines (dmesg --json: records) the chunk had before the ``keep`` filter."""
 
     source: str
     fmt: str | None
     frame: pd.DataFrame
-    nbytes: int
     lines: int
 
 
@@ -149,7 +148,7 @@ def _parse_raw(raw: _Raw, func: Callable[[Envelopes], T], options: SourceOptions
         records = len(frame)
         if keep is not None:
             frame = frame[frame["raw"].str.contains(keep, regex=True)]
-        return func(Envelopes(raw.source, raw.fmt, frame, 0, records))
+        return func(Envelopes(raw.source, raw.fmt, frame, records))
     numbers = np.arange(raw.first_line, raw.first_line + len(raw.lines), dtype=np.int64)
     lines = raw.lines
     if keep is not None:
@@ -159,7 +158,7 @@ def _parse_raw(raw: _Raw, func: Callable[[Envelopes], T], options: SourceOptions
         lines, numbers = lines.filter(mask), numbers[mask.to_numpy(zero_copy_only=False)]
     frame = (journal_envelopes(lines, numbers) if raw.fmt == "journal"
              else envelopes(lines, raw.fmt, numbers, raw.mtime, options))
-    return func(Envelopes(raw.source, raw.fmt, frame, raw.lines.buffers()[2].size, len(raw.lines)))
+    return func(Envelopes(raw.source, raw.fmt, frame, len(raw.lines)))
 
 
 def _total_size(names: list[str]) -> int | None:
