@@ -20,7 +20,7 @@ from greylogd.demo.hosts import Hosts
 from greylogd.demo.params import HOSTNAME, MX_IPV4, MX_IPV6, PID_GREYLOGD, PID_READER, PID_SMTP
 from greylogd.demo.plan import Plan
 from greylogd.demo.simulate import BLACK, GREY, NEW, NEW_TRAP, UPDATED, UPDATED_TRAP, WHITED, Outcome
-from greylogd.demo.syslogfmt import headers, write_sorted
+from greylogd.demo.syslogfmt import Render, write_sorted
 
 _READER_TEXT = {NEW: "new entry", UPDATED: "updated entry", NEW_TRAP: "new greytrap entry",
                 UPDATED_TRAP: "updated greytrap entry"}
@@ -37,18 +37,22 @@ def _open_counts(start: np.ndarray, end: np.ndarray, at: np.ndarray) -> np.ndarr
             - np.searchsorted(np.sort(end), at, side="right"))
 
 
+def _text(values: np.ndarray) -> np.ndarray:
+    return values.astype(str).astype(object)
+
+
 class GreydLog:
-    """Collects (timestamp µs, text) pairs, then writes them sorted with syslog headers."""
+    """Collects parts (timestamps µs, renderer) and writes them sorted with syslog headers; renderers
+    index compact arrays (host ids, counts, references to existing strings), so text exists one output
+    chunk at a time."""
 
     def __init__(self, plan: Plan, hosts: Hosts, out: Outcome, rng: np.random.Generator, epoch: int):
         self.plan, self.hosts, self.out, self.rng, self.epoch = plan, hosts, out, rng, epoch
         self.ip = np.asarray(hosts.ip, dtype=object)
-        self.ts: list[np.ndarray] = []
-        self.text: list[np.ndarray] = []
+        self.parts: list[tuple[np.ndarray, Render]] = []
 
-    def _add(self, rel: np.ndarray, text: np.ndarray) -> None:
-        self.ts.append(_us(self.epoch, rel))
-        self.text.append(np.asarray(text, dtype=object))
+    def _add(self, rel: np.ndarray, render: Render) -> None:
+        self.parts.append((_us(self.epoch, rel), render))
 
     def sessions(self) -> np.ndarray:
         """connected/disconnected lines; returns, per attempt, when a tarpitted client got to RCPT (halfway
@@ -64,12 +68,12 @@ class GreydLog:
         lists = np.asarray(self.hosts.lists, dtype=object)[self.plan.host[idx]]
         lists = np.where(black & (lists == ""), "greyd-greytrap", lists)
         ip = self.ip[self.plan.host[idx]]
-        tag = np.where(black, ", lists: " + lists, "")
-        self._add(start, _SMTP + ip + ": connected (" + clients.astype(str).astype(object) + "/"
-                  + blacks.astype(str).astype(object) + ")" + tag)
-        secs = (np.floor(end) - np.floor(start)).astype(np.int64).astype(str).astype(object)
-        self._add(end, _SMTP + ip + ": disconnected after " + secs + " seconds."
-                  + np.where(black, " lists: " + lists, ""))
+        secs = (np.floor(end) - np.floor(start)).astype(np.int64)
+        self._add(start, lambda r: (_SMTP + ip[r] + ": connected (" + _text(clients[r]) + "/"
+                                    + _text(blacks[r]) + ")"
+                                    + np.where(black[r], ", lists: " + lists[r], "")))
+        self._add(end, lambda r: (_SMTP + ip[r] + ": disconnected after " + _text(secs[r]) + " seconds."
+                                  + np.where(black[r], " lists: " + lists[r], "")))
         rcpt_at = np.full(n, np.nan)
         rcpt_at[idx[black]] = (start[black] + end[black]) / 2
         return rcpt_at
@@ -81,29 +85,31 @@ class GreydLog:
         rcpt = np.asarray(out.reader_rcpt, dtype=object)
         ip, frm = self.ip[plan.host[att]], plan.mail_from[plan.msg[att]]
         at = np.maximum(plan.db_t[att], plan.t[att] + 0.3)
-        self._add(at, _SMTP + "(GREY) " + ip + ": " + frm + " -> " + rcpt)
-        kind = np.asarray([_READER_TEXT[k] for k in out.reader_kind], dtype=object)
+        self._add(at, lambda r: _SMTP + "(GREY) " + ip[r] + ": " + frm[r] + " -> " + rcpt[r])
+        kinds = np.asarray([_READER_TEXT[k] for k in range(4)], dtype=object)
+        kind = np.asarray(out.reader_kind, dtype=np.int8)
         helo = np.asarray(self.hosts.helo, dtype=object)[plan.host[att]]
         self._add(np.minimum(at + 0.0003, plan.db_t[att] + 0.9999),
-                  _READER + kind + " " + ip + " from " + frm + " to " + rcpt + ", helo " + helo)
+                  lambda r: (_READER + kinds[kind[r]] + " " + ip[r] + " from " + frm[r] + " to " + rcpt[r]
+                             + ", helo " + helo[r]))
         black = np.flatnonzero(out.route == BLACK)
         per = [len(plan.rcpts[m]) for m in plan.msg[black].tolist()]
         b_att = np.repeat(black, per)
         b_rcpt = np.asarray([r for m in plan.msg[black].tolist() for r in plan.rcpts[m]], dtype=object)
-        self._add(rcpt_at[b_att], _SMTP + "(BLACK) " + self.ip[plan.host[b_att]] + ": "
-                  + plan.mail_from[plan.msg[b_att]] + " -> " + b_rcpt)
+        b_ip, b_frm = self.ip[plan.host[b_att]], plan.mail_from[plan.msg[b_att]]
+        self._add(rcpt_at[b_att],
+                  lambda r: _SMTP + "(BLACK) " + b_ip[r] + ": " + b_frm[r] + " -> " + b_rcpt[r])
 
     def greylogd(self) -> None:
         idx = np.flatnonzero(self.out.route == WHITED)
         ip = self.ip[self.plan.host[idx]]
         at = np.maximum(self.plan.db_t[idx], self.plan.t[idx] + 0.01)
-        daddr = np.where(np.char.find(ip.astype(str), ":") >= 0, MX_IPV6, MX_IPV4).astype(object)
-        self._add(at, _LOGD + "packet received: direction = in, saddr = " + ip + ", daddr = " + daddr)
-        self._add(at + 0.0002, _LOGD + "whitelisting " + ip)
+        v6 = np.array([":" in a for a in ip.tolist()], dtype=bool)
+        self._add(at, lambda r: (_LOGD + "packet received: direction = in, saddr = " + ip[r] + ", daddr = "
+                                 + np.where(v6[r], MX_IPV6, MX_IPV4).astype(object)))
+        self._add(at + 0.0002, lambda r: _LOGD + "whitelisting " + ip[r])
 
     def write(self, path: Path, fmt: str) -> int:
         self.tuples(self.sessions())
         self.greylogd()
-        ts = np.concatenate(self.ts)
-        text = np.concatenate(self.text)
-        return write_sorted(path, ts, headers(ts, fmt, HOSTNAME) + text)
+        return write_sorted(path, self.parts, fmt, HOSTNAME)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from greylogd.demo.hosts import Hosts
 from greylogd.demo.params import BOOT_OFFSET_S, HOSTNAME, MX_IPV4, MX_IPV6
-from greylogd.demo.syslogfmt import headers, write_sorted
+from greylogd.demo.syslogfmt import Render, write_sorted
 
 _MAC = "52:54:00:12:34:56:00:00:5e:00:01:01"
 _MX6 = ipaddress.IPv6Address(MX_IPV6).exploded
@@ -54,25 +54,30 @@ def _tcp_part(rng: np.random.Generator, dpt: np.ndarray, server: np.ndarray) -> 
             + windows.astype(str).astype(object) + " RES=0x00 SYN URGP=0 ")
 
 
-def kernel_lines(rng: np.random.Generator, conns: pd.DataFrame, hosts: Hosts, epoch: int,
-                 fmt: str) -> np.ndarray:
-    """One kern.log line per connection (same order as `conns`)."""
+def kernel_render(rng: np.random.Generator, conns: pd.DataFrame, hosts: Hosts, epoch: int) -> Render:
+    """render(rows) -> the kern.log messages (`kernel: [uptime] prefix IN=...`) of those connections."""
     text, is_v6 = _kernel_text(hosts.ip)
     host = conns["host"].to_numpy()
     ts = conns["ts_us"].to_numpy()
     server = conns["server"].to_numpy()
-    uptime_us = ts - epoch * 1_000_000 + BOOT_OFFSET_S * 1_000_000
-    up_s, up_frac = np.divmod(uptime_us, 1_000_000)
-    stamp = np.array([f"[{s:5d}.{f:06d}] " for s, f in zip(up_s.tolist(), up_frac.tolist(), strict=True)],
-                     dtype=object)
-    mac = np.where(is_v6[host], f"IN=eth0 OUT= MAC={_MAC}:86:dd ", f"IN=eth0 OUT= MAC={_MAC}:08:00 ")
-    return (headers(ts, fmt, HOSTNAME) + "kernel: " + stamp + conns["prefix"].to_numpy(dtype=object)
-            + mac.astype(object) + _ip_part(rng, text[host], is_v6[host], server)
-            + _tcp_part(rng, conns["dpt"].to_numpy(), server))
+    prefix = conns["prefix"].to_numpy(dtype=object)
+    dpt = conns["dpt"].to_numpy()
+
+    def render(rows: np.ndarray) -> np.ndarray:
+        uptime_us = ts[rows] - epoch * 1_000_000 + BOOT_OFFSET_S * 1_000_000
+        up_s, up_frac = np.divmod(uptime_us, 1_000_000)
+        stamp = np.array([f"[{s:5d}.{f:06d}] " for s, f in zip(up_s.tolist(), up_frac.tolist(), strict=True)],
+                         dtype=object)
+        h = host[rows]
+        mac = np.where(is_v6[h], f"IN=eth0 OUT= MAC={_MAC}:86:dd ", f"IN=eth0 OUT= MAC={_MAC}:08:00 ")
+        return ("kernel: " + stamp + prefix[rows] + mac.astype(object)
+                + _ip_part(rng, text[h], is_v6[h], server[rows]) + _tcp_part(rng, dpt[rows], server[rows]))
+
+    return render
 
 
 def write_kernlog(path: Path, rng: np.random.Generator, conns: pd.DataFrame, hosts: Hosts, epoch: int,
                   fmt: str) -> int:
-    """Write kern.log; returns the number of lines."""
-    lines = kernel_lines(rng, conns, hosts, epoch, fmt)
-    return write_sorted(path, conns["ts_us"].to_numpy(), lines)
+    """Write kern.log in time order; returns the number of lines."""
+    parts = [(conns["ts_us"].to_numpy(), kernel_render(rng, conns, hosts, epoch))]
+    return write_sorted(path, parts, fmt, HOSTNAME)

@@ -4,11 +4,13 @@ Formats (spec/logformats.md 3.2, samples in shared/samples/kernlog/), host time 
 - rfc3164: RSYSLOG_TraditionalFileFormat, `Nov  3 08:05:58 mx1 ` (day space-padded, no year);
 - rfc3339: RSYSLOG_FileFormat (Debian 12's default), `2026-11-03T08:05:58.652063+00:00 mx1 `.
 Timestamps are int64 microseconds since the Unix epoch. Formatting works per distinct day plus a table of
-the 86400 `HH:MM:SS` strings, so a million headers take well under a second.
+the 86400 `HH:MM:SS` strings, so a million headers take well under a second; files are written in
+chunks so that ten million lines never sit in memory as text at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -41,13 +43,30 @@ def headers(ts_us: np.ndarray, fmt: str, host: str) -> np.ndarray:
     return labels[inverse] + _HMS[second_of_day] + "." + fraction + f"+00:00 {host} "
 
 
-def write_sorted(path: Path, ts_us: np.ndarray, lines: np.ndarray) -> int:
-    """Write lines in time order (stable for equal times, so a message's lines keep their order);
-    returns the number of lines."""
-    order = np.argsort(ts_us, kind="stable")
+Render = Callable[[np.ndarray], np.ndarray]
+CHUNK_LINES = 250_000
+
+
+def write_sorted(path: Path, parts: list[tuple[np.ndarray, Render]], fmt: str, host: str) -> int:
+    """Write every part's lines in time order with syslog headers; returns the number of lines.
+
+    A part is (timestamps in µs, render) where render(positions) returns the message texts of those rows
+    of the part. Lines are rendered CHUNK_LINES at a time in output order, so memory holds the timestamps
+    and one chunk of text, not the whole file. Equal times keep part order, then row order (stable sort),
+    so one session's lines stay in order.
+    """
+    ts = np.concatenate([p[0] for p in parts])
+    which = np.concatenate([np.full(len(p[0]), k, dtype=np.int16) for k, p in enumerate(parts)])
+    pos = np.concatenate([np.arange(len(p[0]), dtype=np.int64) for p in parts])
+    order = np.argsort(ts, kind="stable")
     with path.open("w", encoding="utf-8", newline="\n") as out:
-        for start in range(0, len(order), 200_000):
-            chunk = lines[order[start:start + 200_000]]
-            out.write("\n".join(chunk.tolist()))
+        for start in range(0, len(order), CHUNK_LINES):
+            sel = order[start:start + CHUNK_LINES]
+            text = np.empty(len(sel), dtype=object)
+            part, row = which[sel], pos[sel]
+            for k in np.unique(part).tolist():
+                mask = part == k
+                text[mask] = parts[k][1](row[mask])
+            out.write("\n".join((headers(ts[sel], fmt, host) + text).tolist()))
             out.write("\n")
     return len(order)
