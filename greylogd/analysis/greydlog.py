@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -92,11 +92,10 @@ def read_greydlog(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str
                   chunk_bytes: int = CHUNK_BYTES, progress: bool | None = None) -> GreydlogResult:
     """greyd events of every input (syslog files, rotated sets, ``-``, journald JSON exports).
 
-    tz: zone of RFC 3164 stamps (overrides ``options.tz``). Raises InputError for a missing input.
+    tz: zone of RFC 3164 stamps (overrides ``options.tz``); options, chunk_bytes, progress as for
+    ``kernlog.read_kernlog``. Raises InputError (one line naming the input) for a missing input.
     """
-    options = options or SourceOptions()
-    if tz is not None:
-        options = SourceOptions(tz, options.reference, options.boot_time, options.host)
+    options = replace(options or SourceOptions(), **({"tz": tz} if tz is not None else {}))
     return _combine(list(map_envelopes(parse_chunk, paths, options, chunk_bytes, progress, keep=KEEP)))
 
 

@@ -25,7 +25,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import numpy as np
@@ -73,12 +73,14 @@ def read_kernlog(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
                  progress: bool | None = None) -> KernlogResult:
     """Connections of every LOG line in ``paths`` (one path, ``-``, or several; rotations oldest first).
 
-    tz: zone of RFC 3164 stamps (shorthand for ``options.tz``); categories: prefix -> category,
-    case-insensitive, replacing frames.CATEGORIES. Raises InputError for a missing/unreadable input.
+    tz: IANA zone of RFC 3164 stamps (overrides ``options.tz``; default the machine's zone);
+    categories: prefix -> category, case-insensitive, replacing frames.CATEGORIES; options: year
+    reference, boot time and host for stamps that lack them (headers.SourceOptions); chunk_bytes:
+    read size, peak memory is about 20 times it plus the result (about 150 bytes a connection);
+    progress: tqdm bar on stderr, None = only when stderr is a terminal.
+    Raises InputError (one line naming the input) for a missing or unreadable input.
     """
-    options = options or SourceOptions(tz=tz)
-    if tz is not None and options.tz != tz:
-        options = SourceOptions(tz, options.reference, options.boot_time, options.host)
+    options = replace(options or SourceOptions(), **({"tz": tz} if tz is not None else {}))
     parse = partial(parse_chunk, categories=categories)
     return _combine(list(map_envelopes(parse, paths, options, chunk_bytes, progress, keep=_LOG_MARK)))
 
