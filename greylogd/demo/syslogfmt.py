@@ -44,7 +44,7 @@ def headers(ts_us: np.ndarray, fmt: str, host: str) -> np.ndarray:
 
 
 Render = Callable[[np.ndarray], np.ndarray]
-CHUNK_LINES = 250_000
+CHUNK_LINES = 50_000
 
 
 def write_sorted(path: Path, parts: list[tuple[np.ndarray, Render]], fmt: str, host: str) -> int:
