@@ -12,6 +12,7 @@ scan after its trap.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -44,6 +45,12 @@ class Outcome:
     book: TupleBook = field(default_factory=TupleBook)
 
 
+def _int_array(values: np.ndarray) -> array:
+    out = array("q")
+    out.frombytes(values.astype(np.int64).tobytes())
+    return out
+
+
 class Simulator:
     """One pass over the plan; `epoch` is the period's start in Unix seconds."""
 
@@ -55,7 +62,8 @@ class Simulator:
         self.blocked = bytearray(len(hosts))  # the trap list in greyd's SMTP process
         self.listed = [bool(x) for x in hosts.lists]
         self.done = bytearray(len(plan.behaviour))
-        self.msgs, self.host_ids, self.db_t = plan.msg.tolist(), plan.host.tolist(), plan.db_t.tolist()
+        # array('q') indexes as fast as a list but stores 8 bytes per attempt, not a 36-byte int object
+        self.msgs, self.host_ids, self.db_t = (_int_array(a) for a in (plan.msg, plan.host, plan.db_t))
         self.senders = plan.mail_from.tolist()
         self.dirty = True
         self.polled_at_changes = -1
