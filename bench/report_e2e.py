@@ -1,9 +1,9 @@
 """End-to-end time and peak memory of greylogd-report on a simulated week.
 
-For each size (kernel-logged connections), builds a demo world once (not timed; kept in --work so reruns
-skip it), then runs `greylogd-report` in a fresh child process on its kernel log, greyd log, greyd
-SQLite file and ledger with every output format, and prints the wall time and the child's peak RSS
-(getrusage RUSAGE_CHILDREN, which covers only that child because each run is its own wait()).
+For each size (kernel-logged connections), builds a demo world once (in a child process, timed
+separately; kept in --work so reruns skip it), then runs `greylogd-report` in a fresh child process on
+its kernel log, greyd log, greyd SQLite file and ledger with every output format, and prints the wall
+time and that child's peak RSS (os.wait4 rusage of exactly that child).
 
     .venv/bin/python bench/report_e2e.py --sizes 1000000 --work /var/tmp/greylogd-bench
 Targets (issue 8): 10M connections under 60 s and 4 GB.
@@ -18,15 +18,15 @@ import sys
 import time
 from pathlib import Path
 
-from greylogd.demo import build_world
-
 
 def _world(work: Path, size: int) -> tuple[Path, float]:
     folder = work / f"world-{size}"
     if (folder / "truth.json").exists():
         return folder, 0.0
     started = time.perf_counter()
-    build_world(folder, seed=1, connections=size)
+    # in a child: a fork of a process that built a big world would inherit its peak RSS figure
+    code = f"from greylogd.demo import build_world; build_world({str(folder)!r}, seed=1, connections={size})"
+    subprocess.run([sys.executable, "-c", code], check=True)
     return folder, time.perf_counter() - started
 
 
