@@ -127,6 +127,7 @@ def test_starttls_and_auth_deliver_html_with_pdf(starttls_server, cert, tmp_path
     assert PASSWORD not in caplog.text and f"127.0.0.1:{port}" in caplog.text
 
 
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 def test_implicit_tls(smtps_server, cert, tmp_path) -> None:
     inbox, port = smtps_server
     report, pdf = _report(tmp_path)
