@@ -17,7 +17,8 @@ setup(
     cffi_modules=["cffi_build.py:ffibuilder"],
     install_requires=[
         "cffi>=1.15",
-        "pandas>=2.0",
+        "pandas>=3.0",
+        "numpy>=1.26",
         "pyarrow>=14",
         "matplotlib>=3.7",
         "jinja2>=3.1",
