@@ -15,11 +15,11 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator
 
 from greylogd.errors import StoreError
 from greylogd.greydb.schema import SQLITE_CREATE, check_columns, expected_columns
 from greylogd.greydb.sqlbase import Dialect, SqlStore
+from greylogd.sqlite_txn import transaction
 
 DIALECT = Dialect(
     quote="`", param="?", with_host=False,
@@ -75,26 +75,9 @@ class SqliteStore(SqlStore):
     def _read(self) -> contextlib.AbstractContextManager[sqlite3.Cursor]:
         return self._transaction("BEGIN")
 
-    @contextlib.contextmanager
-    def _transaction(self, begin: str) -> Iterator[sqlite3.Cursor]:
-        """Run the body between `begin` and COMMIT; any sqlite3 error rolls back and becomes StoreError."""
-        try:
-            self._conn.execute(begin)
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.file}: {exc} (after waiting up to {self.busy_timeout:g} s)") from exc
-        try:
-            yield self._conn.cursor()
-            self._conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self._rollback()
-            raise StoreError(f"{self.file}: {exc}") from exc
-        except BaseException:
-            self._rollback()
-            raise
-
-    def _rollback(self) -> None:
-        if self._conn.in_transaction:
-            self._conn.execute("ROLLBACK")
+    def _transaction(self, begin: str) -> contextlib.AbstractContextManager[sqlite3.Cursor]:
+        return transaction(self._conn, begin, str(self.file),
+                           f" (after waiting up to {self.busy_timeout:g} s)")
 
     def close(self) -> None:
         self._conn.close()

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 from greylogd.errors import StoreError
 from greylogd.ledger.sql import LedgerDB, statements
+from greylogd.sqlite_txn import transaction
 
 SQL = statements("?", "", "INTEGER PRIMARY KEY", "INTEGER")
 
@@ -46,23 +46,8 @@ class SqliteLedgerDB(LedgerDB):
     def read(self) -> contextlib.AbstractContextManager[sqlite3.Cursor]:
         return self._transaction("BEGIN")
 
-    @contextlib.contextmanager
-    def _transaction(self, begin: str) -> Iterator[sqlite3.Cursor]:
-        """Run the body between `begin` and COMMIT; any error rolls back and is raised as StoreError."""
-        try:
-            self._conn.execute(begin)
-            yield self._conn.cursor()
-            self._conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self._rollback()
-            raise StoreError(f"{self.where}: {exc}") from exc
-        except BaseException:
-            self._rollback()
-            raise
-
-    def _rollback(self) -> None:
-        if self._conn.in_transaction:
-            self._conn.execute("ROLLBACK")
+    def _transaction(self, begin: str) -> contextlib.AbstractContextManager[sqlite3.Cursor]:
+        return transaction(self._conn, begin, self.where)
 
     def close(self) -> None:
         self._conn.close()
