@@ -54,8 +54,12 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
 
 def summary(report: WeeklyReport) -> dict[str, object]:
     """The JSON summary: period, headline figures (value, previous, change; null when unknown), notes."""
-    def number(value: object) -> float | None:
-        return None if pd.isna(value) else round(float(value), 3)  # type: ignore[arg-type]
+    def number(value: object) -> int | float | None:
+        """Counts stay integers in JSON (monitoring compares them exactly); other values keep 3 decimals."""
+        if pd.isna(value):  # type: ignore[arg-type]
+            return None
+        rounded = round(float(value), 3)  # type: ignore[arg-type]
+        return int(rounded) if rounded.is_integer() else rounded
 
     figures = {row.figure: {"value": number(row.value), "previous": number(row.previous),
                             "change": number(row.change), "unit": row.unit}

@@ -67,6 +67,7 @@ def test_only_kernel_logs(world, tmp_path: Path) -> None:
     summary = _summary(tmp_path)
     truth = json.loads(world.truth.read_text())
     assert summary["figures"]["connections"]["value"] == sum(truth["connections_by_prefix"].values())
+    assert type(summary["figures"]["connections"]["value"]) is int
     assert summary["figures"]["promoted"]["value"] is None
     assert any(n.startswith("No ledger or DB snapshot") for n in summary["notes"])
     assert (tmp_path / "2026-W47" / "spam_sources.csv").exists()
