@@ -16,24 +16,10 @@ from greylogd.greydb.store import Entry, Kind
 from tests.integration.servers import PostgresServer, postgres_server  # noqa: F401  (session fixture)
 from tests.integration.test_greydb_stores import _closing
 
-T0, T1 = 1795420921, 1798531321
-SPEC_ENTRIES = [
-    Entry(Kind.WHITE, "192.0.2.10", first=T0, pass_=T0, expire=T1, bcount=1),
-    Entry(Kind.TRAPPED, "198.51.100.7", first=T0, expire=1795507321, bcount=1, pcount=-1),
-    Entry(Kind.WHITE, "2001:db8::1", first=T0, pass_=T0, expire=T1, bcount=1),
-    Entry(Kind.GREY, "203.0.113.5", "mx.x.org", "a@x.org", "b@y.net", 1700000000, 1700014400, 1700014400, 1),
-    Entry(Kind.DOMAIN, "@example.org", pcount=-3),
-    Entry(Kind.SPAMTRAP, "spam.trap@example.org", pcount=-2),
-]
-# greydb's output for these rows on greyd's sqlite driver (spec/greyd-compat.md 6.2), in greyd's order.
-EXPECTED = (
-    "WHITE|192.0.2.10|||1795420921|1795420921|1798531321|1|0\n"
-    "TRAPPED|198.51.100.7|1795507321\n"
-    "WHITE|2001:db8::1|||1795420921|1795420921|1798531321|1|0\n"
-    "GREY|203.0.113.5|mx.x.org|a@x.org|b@y.net|1700000000|1700014400|1700014400|1|0\n"
-    "DOMAIN|@example.org\n"
-    "SPAMTRAP|spam.trap@example.org\n"
-)
+# The rows and greydb's byte-exact listing of them (spec 6.2), shared with the listing unit test.
+from tests.unit.test_greydb_listing import ENTRIES as SPEC_ENTRIES
+from tests.unit.test_greydb_listing import EXPECTED
+
 GREY = "section grey {\n  white_expiry = 1000\n  trap_expiry = 500\n}\n"
 
 
