@@ -126,19 +126,29 @@ class LazyStore:
 
 
 class Ledgers:
-    """Polls greyd's database into the ledger every greylogd.ledger_interval s (off when no path is set).
+    """Polls greyd's database into the ledger every greylogd.ledger_interval s (off when no path is set),
+    and prunes it right after a successful poll at most once per PRUNE_EVERY_S (monotonic seconds; the
+    first prune follows the first poll) when greylogd.ledger_retention_days > 0.
 
-    A failing poll is logged and retried at the next interval; it never affects refreshes.
+    A failing poll or prune is logged and retried at the next interval; it never affects refreshes. A prune
+    is one DELETE of the closed tuples older than the retention (measured on SQLite: ~180k tuples with
+    their retries per second), so a daily prune, one day's tuples, holds the loop for milliseconds; only
+    the first prune after the retention is lowered deletes more (the capture socket buffers meanwhile).
     """
 
+    PRUNE_EVERY_S = 86400
+
     def __init__(self, settings: DaemonSettings, clock: Clock) -> None:
-        self.clock, self.interval = clock, settings.own.ledger_interval
+        own = settings.own
+        self.clock, self.interval = clock, own.ledger_interval
         self.ledger = None
-        if settings.own.ledger:
+        if own.ledger:
             from greylogd.ledger import Ledger
 
-            self.ledger = Ledger(settings.own.ledger)
+            self.ledger = Ledger(own.ledger, retention_days=own.ledger_retention_days,
+                                 white_expiry=settings.white_expiry)
         self.next_poll: float | None = clock.monotonic() if self.ledger else None
+        self.next_prune: float | None = clock.monotonic() if own.ledger_retention_days > 0 else None
 
     def poll(self, store: LazyStore) -> None:
         if self.ledger is None or self.next_poll is None or self.clock.monotonic() < self.next_poll:
@@ -148,6 +158,21 @@ class Ledgers:
             self.ledger.poll(store, int(self.clock.time()))
         except GreylogdError as exc:
             log.warning("ledger poll failed, retrying in %d s: %s", self.interval, exc)
+            return
+        self._prune()
+
+    def _prune(self) -> None:
+        if self.ledger is None or self.next_prune is None or self.clock.monotonic() < self.next_prune:
+            return
+        started = self.clock.monotonic()
+        try:
+            pruned = self.ledger.prune(int(self.clock.time()))
+        except GreylogdError as exc:
+            log.warning("ledger prune failed, retrying after the next poll: %s", exc)
+            return
+        self.next_prune = started + self.PRUNE_EVERY_S
+        log.info("ledger: pruned %d closed tuples first seen more than %d days ago (%.3f s)", pruned,
+                 self.ledger.retention_days, self.clock.monotonic() - started)
 
     def close(self) -> None:
         if self.ledger is not None:

@@ -44,6 +44,8 @@ class OwnSettings:
     metrics_port: int = _own(int, 0, "Prometheus exposition on 127.0.0.1:<port> (0 = off)")
     ledger: str = _own(str, "", "ledger database path (empty = no ledger polling)")
     ledger_interval: int = _own(int, 20, "seconds between ledger polls of greyd's database")
+    ledger_retention_days: int = _own(int, 90, "days closed ledger tuples are kept, pruned once a day "
+                                      "(0 = forever; 90 allows month-over-month comparisons)")
     queue_num: int = _own(int, 0, "NFQUEUE number for --backend nfqueue")
     nflog_qthreshold: int = _own(int, 64, "kernel NFLOG queue threshold (packets per netlink message)")
     nflog_timeout: int = _own(int, 100, "kernel NFLOG flush timeout (1/100 s)")
