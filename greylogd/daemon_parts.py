@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -85,10 +86,15 @@ def open_sync(settings: DaemonSettings) -> SyncSender | None:
 
 class LazyStore:
     """Store opened on first use and reopened after a reload, so a database that is unreachable at start
-    (or whose settings change) delays writes instead of stopping the daemon. Every failure is StoreError."""
+    (or whose settings change) delays writes instead of stopping the daemon. Every failure is StoreError.
+
+    Thread-safe: refreshes run on the daemon's commit thread, ledger polls and reloads on its loop thread;
+    one lock serialises them (a driver connection is never used by two threads at once).
+    """
 
     def __init__(self, settings: DaemonSettings) -> None:
         self._settings, self._store = settings, None
+        self._lock = threading.Lock()
 
     def _get(self) -> Store:
         if self._store is None:
@@ -102,14 +108,16 @@ class LazyStore:
 
     def refresh_white(self, counts: dict[str, int], now: int, white_expiry: int) -> RefreshResult:
         try:
-            return self._get().refresh_white(counts, now, white_expiry)
+            with self._lock:
+                return self._get().refresh_white(counts, now, white_expiry)
         except StoreError as exc:
             log.warning("database write delayed, will retry: %s", exc)
             raise
 
     def snapshot(self) -> list[Entry]:
         """For the ledger poller."""
-        return self._get().snapshot()
+        with self._lock:
+            return self._get().snapshot()
 
     def reconfigure(self, settings: DaemonSettings) -> None:
         """Take new settings; the connection is reopened only if the database section changed."""
@@ -120,9 +128,10 @@ class LazyStore:
             self.close()
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
 
 
 class Ledgers:

@@ -29,7 +29,8 @@ DIALECT = Dialect(
 
 
 class SqliteStore(SqlStore):
-    """A Store on greyd's SQLite file; one connection, used from one thread.
+    """A Store on greyd's SQLite file; one connection, used by one thread at a time (the daemon opens it in
+    whichever thread needs it first and serialises its users, so sqlite3's same-thread check is off).
 
     Raises SchemaError when the file's tables lack greyd's columns, StoreError when it cannot be opened.
     """
@@ -40,7 +41,8 @@ class SqliteStore(SqlStore):
         self.file, self.busy_timeout = f"{path}/{db_name}", busy_timeout
         try:
             _make_dir(path)
-            self._conn = sqlite3.connect(self.file, timeout=busy_timeout, isolation_level=None)
+            self._conn = sqlite3.connect(self.file, timeout=busy_timeout, isolation_level=None,
+                                         check_same_thread=False)
             self._conn.text_factory = _decode
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{self.file}: cannot open greyd's database: {exc}") from exc
