@@ -1,4 +1,6 @@
-"""Sends SYNC_WHITE updates for refreshed addresses to greyd/spamd peers (spec/greyd-compat.md 4.4, 4.6).
+"""Sends sync updates to greyd/spamd peers (spec/greyd-compat.md 4.4, 4.6): SYNC_WHITE for the addresses the
+daemon refreshes, and any update greyd's senders send (WHITE, TRAPPED, GREY, DEL_WHITE, DEL_TRAPPED) for
+greylogd-db -a/-d, as greyd's greydb does.
 
 Targets follow greyd's rule: every `sync.hosts` / `-Y` entry that resolves to an IPv4 address is a unicast
 peer on `sync.port`; anything else names a multicast interface `ifname[:ttl]` (the last one wins), used
@@ -19,12 +21,16 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
 from greylogd import sync
+from greylogd.config_settings import SyncSettings
 from greylogd.errors import ConfigError
 from greylogd.events import IPAddress
 
 log = logging.getLogger("greylogd")
 SIOCGIFADDR = 0x8915
 DEFAULT_GROUP = IPv4Address("224.0.1.241")
+_ADDR_DEBUG = {sync.TlvType.WHITE: "sync white %s", sync.TlvType.TRAPPED: "sync trapped %s",
+               sync.TlvType.DEL_WHITE: "sync deletion of white %s",
+               sync.TlvType.DEL_TRAPPED: "sync deletion of trapped %s"}
 
 
 @dataclass(frozen=True)
@@ -101,24 +107,58 @@ class SyncSender:
         self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, local.packed)
         self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, self.targets.ttl)
 
-    def _destinations(self) -> list[tuple[str, str]]:
-        dests = [(name, str(addr)) for name, addr in self.targets.unicast]
+    @classmethod
+    def open(cls, cfg: SyncSettings) -> SyncSender:
+        """A sender to cfg.hosts on cfg.port, signed with the key file's hash when cfg.verify (greyd's
+        Sync_init + Sync_start); the caller decides whether sync is enabled. ConfigError for a bad
+        `:ttl`, a multicast interface without an address or an unreadable key file."""
+        key = sync.key_from_file(cfg.key if cfg.verify else None)
+        targets = resolve_targets(cfg.hosts, cfg.port, cfg.ttl, cfg.mcast_address)
+        for name, address in targets.unicast:
+            log.debug("added spam sync host %s (address %s, port %d)", name, address, cfg.port)
+        return cls(targets, key)
+
+    def _destinations(self) -> list[tuple[str | None, str]]:
+        """(host name, address) of each unicast target, then (None, group) for multicast."""
+        dests: list[tuple[str | None, str]] = [(name, str(addr)) for name, addr in self.targets.unicast]
         if self.targets.mcast_if is not None:
-            dests.append(("multicast", str(self.targets.mcast_group)))
+            dests.append((None, str(self.targets.mcast_group)))
         return dests
 
-    def send_white(self, addresses: Iterable[IPAddress], now: int, expire: int) -> None:
-        """One SYNC_WHITE(now, expire) datagram per IPv4 address to every target; IPv6 is skipped."""
+    def send(self, updates: Iterable[sync.Update]) -> None:
+        """Each update in its own datagram, as greyd sends them, to every target; the counter grows by one
+        per datagram. greyd's DEBUG line per update. Send errors are counted and logged, never raised;
+        a GREY update too large for one datagram (1408 bytes) raises ValueError before anything is sent."""
+        for update in updates:
+            if isinstance(update, sync.GreyUpdate):
+                log.debug("sync grey update helo %s ip %s from %s to %s", update.helo, update.ip,
+                          update.mail_from, update.rcpt_to)
+            else:
+                log.debug(_ADDR_DEBUG[update.kind], update.ip)
+            self._send(sync.encode([update], self.counter, self.key))
+            self.counter += 1
+
+    def send_addresses(self, kind: sync.TlvType, addresses: Iterable[IPAddress], now: int,
+                       expire: int) -> list[IPAddress]:
+        """One `kind` update (WHITE, TRAPPED, DEL_WHITE or DEL_TRAPPED; timestamp `now`, `expire`, Unix s)
+        per IPv4 address; returns the IPv6 addresses, which are never sent (greyd would send them as
+        255.255.255.255, which peers whitelist)."""
+        v4, v6 = [], []
         for address in addresses:
-            if isinstance(address, IPv4Address):
-                log.debug("sync white %s", address)
-                self._send(sync.encode([sync.AddrUpdate(sync.TlvType.WHITE, address, now, expire)],
-                                       self.counter, self.key))
-                self.counter += 1
+            (v4 if isinstance(address, IPv4Address) else v6).append(address)
+        self.send(sync.AddrUpdate(kind, ip, now, expire) for ip in v4)
+        return v6
+
+    def send_white(self, addresses: Iterable[IPAddress], now: int, expire: int) -> None:
+        """SYNC_WHITE(now, expire) for each refreshed IPv4 address (the daemon's only update)."""
+        self.send_addresses(sync.TlvType.WHITE, addresses, now, expire)
 
     def _send(self, datagram: bytes) -> None:
         for name, address in self._destinations():
-            log.debug("sending sync message to %s (%s)", name, address)
+            if name is None:
+                log.debug("sending multicast sync message")
+            else:
+                log.debug("sending sync message to %s (%s)", name, address)
             try:
                 self.sock.sendto(datagram, (address, self.targets.port))
                 self.sent += 1

@@ -1,7 +1,8 @@
 """greylogd-db: greydb's listing, add and delete on greyd's SQLite, PostgreSQL or MySQL database.
 
 Output and semantics follow greyd's greydb (spec/greyd-compat.md 6), so scripts written for greydb keep
-working; --json and --print-schema are greylogd's additions.
+working; --json and --print-schema are greylogd's additions. -a/-d of WHITE and TRAPPED keys are synced to
+greyd/spamd peers like greydb's (spec 4.6) when sync.enable = 1 and there are targets (sync.hosts, -Y).
 """
 
 from __future__ import annotations
@@ -11,17 +12,21 @@ import io
 import sys
 import time
 from collections.abc import Sequence
+from ipaddress import ip_address
 
-from greylogd import config
+from greylogd import config, daemon_settings, sync
 from greylogd.errors import GreylogdError
 from greylogd.greydb.keys import greydb_entry, greydb_key
 from greylogd.greydb.listing import write_listing
 from greylogd.greydb.open import open_store
 from greylogd.greydb.schema import SCHEMAS
-from greylogd.greydb.store import Entry, Kind
+from greylogd.greydb.store import Entry, Kind, Store
+from greylogd.syncsender import SyncSender
 
 PROG = "greylogd-db"
 DEFAULT_CONFIG = "/etc/greyd/greyd.conf"
+_SYNC_KIND = {(True, Kind.WHITE): sync.TlvType.WHITE, (True, Kind.TRAPPED): sync.TlvType.TRAPPED,
+              (False, Kind.WHITE): sync.TlvType.DEL_WHITE, (False, Kind.TRAPPED): sync.TlvType.DEL_TRAPPED}
 
 _DESCRIPTION = """\
 List, add and delete entries in greyd's database, exactly like greyd's greydb.
@@ -45,6 +50,13 @@ semantics (greydb's):
   -d          deletes the key whatever its kind; a missing key is not an error
   GREY tuples cannot be added or deleted.
 
+sync (greydb's, spec/greyd-compat.md 4.6), after the database commit, one datagram per key and target:
+  -a          SYNC_WHITE (-t: SYNC_TRAPPED), timestamp now, expire as stored
+  -d          SYNC_DEL_WHITE (-t: SYNC_DEL_TRAPPED), expire 0; greyd-only types, OpenBSD spamd drops them
+  targets     sync.hosts plus every -Y (an IPv4 host on sync.port, or a multicast interface[:ttl]);
+              nothing is sent unless sync.enable = 1 (else the warning `sync disabled by configuration`)
+  never sent  -T and -D keys, IPv6 addresses (greyd would send 255.255.255.255, which peers whitelist)
+
 exit status:
   0    success
   1    configuration or database error (one line on stderr)
@@ -62,7 +74,8 @@ examples:
   greylogd-db -t -a 198.51.100.7       trap an address
   greylogd-db -T -a spam.trap@example.org
   greylogd-db -D -a @example.org
-  greylogd-db -d 192.0.2.10            delete a WHITE or TRAPPED row"""
+  greylogd-db -d 192.0.2.10            delete a WHITE or TRAPPED row
+  greylogd-db -Y 192.0.2.20 -a 192.0.2.10   whitelist here and on the peer 192.0.2.20"""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -82,6 +95,10 @@ def _parser() -> argparse.ArgumentParser:
                       help="KEYS are SPAMTRAP email addresses (must contain @)")
     kind.add_argument("-D", dest="kind", action="store_const", const=Kind.DOMAIN,
                       help="KEYS are permitted DOMAINs")
+    parser.add_argument("-Y", dest="sync_targets", metavar="synctarget", action="append", default=[],
+                        help="with -a/-d, also sync WHITE/TRAPPED changes to this IPv4 host (sync.port) or "
+                             "multicast via interface[:ttl], added to sync.hosts; needs sync.enable = 1; "
+                             "repeatable")
     parser.add_argument("--json", action="store_true",
                         help="list as JSON Lines (kind, ip, helo, from, to, first, pass, expire, bcount, "
                              "pcount, greyd_host) instead of greydb's format")
@@ -100,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("-t, -T, -D and keys need -a or -d")
     if modify and args.json:
         parser.error("--json only applies to the listing")
+    if args.sync_targets and not modify:
+        parser.error("-Y needs -a or -d")
     try:
         return _run(args)
     except (GreylogdError, OSError) as exc:
@@ -118,13 +137,45 @@ def _run(args: argparse.Namespace) -> int:
                 sys.stdout.reconfigure(errors="surrogateescape")
             write_listing(store.iter_entries(), sys.stdout, as_json=args.json)
             return 0
-        grey = conf.grey_settings()
-        entries, failed = _entries(args, int(time.time()), grey.white_expiry, grey.trap_expiry)
-        if entries:
-            (store.add if args.add else store.delete)(entries)
-        return min(failed, 125)
+        return _modify(conf, args, store)
     finally:
         store.close()
+
+
+def _modify(conf: config.Config, args: argparse.Namespace, store: Store) -> int:
+    """-a/-d: change the rows, then sync them; returns how many keys were rejected (at most 125)."""
+    grey, now = conf.grey_settings(), int(time.time())
+    entries, failed = _entries(args, now, grey.white_expiry, grey.trap_expiry)
+    sender = _sender(conf, args)  # before the change: a bad sync setting changes nothing
+    try:
+        if entries:
+            (store.add if args.add else store.delete)(entries)
+        if sender is not None:
+            _sync(sender, _SYNC_KIND[bool(args.add), args.kind or Kind.WHITE], entries, now)
+    finally:
+        if sender is not None:
+            sender.close()
+    return min(failed, 125)
+
+
+def _sender(conf: config.Config, args: argparse.Namespace) -> SyncSender | None:
+    """greydb's sync setup: a sender when WHITE/TRAPPED keys change and sync.hosts (plus -Y) is not
+    empty; with sync.enable = 0 greydb's warning instead. -Y appends to sync.hosts as for greylogd."""
+    cli = daemon_settings.CliOptions(sync_targets=tuple(args.sync_targets))
+    cfg = conf.with_overrides(daemon_settings.overrides(conf, cli)).sync_settings()
+    if args.kind not in (None, Kind.TRAPPED) or not cfg.hosts:
+        return None
+    if not cfg.enable:
+        print(f"{PROG}: sync disabled by configuration", file=sys.stderr)
+        return None
+    return SyncSender.open(cfg)
+
+
+def _sync(sender: SyncSender, kind: sync.TlvType, entries: list[Entry], now: int) -> None:
+    """One update per changed key: timestamp now, expire as stored (0 for deletions); IPv6 is reported."""
+    for entry in entries:
+        for skipped in sender.send_addresses(kind, [ip_address(entry.ip)], now, entry.expire):
+            print(f"{PROG}: not syncing {skipped}: greyd's sync is IPv4-only", file=sys.stderr)
 
 
 def _entries(args: argparse.Namespace, now: int, white_expiry: int,
