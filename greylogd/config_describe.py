@@ -2,7 +2,8 @@
 
 Contract: `describe(config, tables)` returns text and never raises; a typed section that does not build
 (wrong type, missing driver) is shown as an `ERROR` line so the admin sees every problem in one run.
-Origins are `file:line` or `default` (greyd's code default).
+Origins are `file:line` or `default` (greyd's code default). Passwords (`pass`, typed `password`) are shown
+as HIDDEN when set: the dump is meant to be pasted into tickets and mails.
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ if TYPE_CHECKING:
 #: Typed fields that are not read from a key of their own: where their value comes from.
 _DERIVED = {"driver": ("", "driver"), "backend": ("", "driver"), "port": ("", "port"),
             "greyd_host": ("default", "hostname")}
+SECRETS = frozenset({"pass", "password"})
+HIDDEN = "<hidden>"
+
+
+def shown(key: str, value: Any) -> Any:
+    """The value as --check prints it: HIDDEN for a set password."""
+    return HIDDEN if key in SECRETS and value not in (None, "") else value
 
 
 def _block(kind: str, section: Section) -> list[str]:
@@ -31,7 +39,7 @@ def _block(kind: str, section: Section) -> list[str]:
     for key in sorted(section.entries):
         entry = section.entries[key]
         value = list(entry.value) if isinstance(entry.value, tuple) else entry.value
-        lines.append(f"{key} = {value!r}  # {_at(entry.file, entry.line)}")
+        lines.append(f"{key} = {shown(key, value)!r}  # {_at(entry.file, entry.line)}")
     return lines
 
 
@@ -65,7 +73,7 @@ def _typed(config: Config, build: Callable[[], Any]) -> list[str]:
     lines = []
     for f in sorted(fields(settings), key=lambda f: f.name):
         where, key = _DERIVED.get(f.name, (section, f.metadata.get("key") or f.name))
-        lines.append(f"{section}.{f.name} = {getattr(settings, f.name)!r}  "
+        lines.append(f"{section}.{f.name} = {shown(f.name, getattr(settings, f.name))!r}  "
                      f"# {_origin(config, where or section, key)}")
     return lines
 

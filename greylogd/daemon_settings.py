@@ -50,7 +50,7 @@ class OwnSettings:
     nflog_qthreshold: int = _own(int, 64, "kernel NFLOG queue threshold (packets per netlink message)")
     nflog_timeout: int = _own(int, 100, "kernel NFLOG flush timeout (1/100 s)")
     nflog_nlbufsiz: int = _own(int, 16384, "kernel NFLOG message buffer (bytes) per netlink message")
-    rcvbuf_mb: int = _own(int, 32, "netlink receive buffer (MiB): how far a burst may run ahead of greylogd")
+    rcvbuf_mb: int = _own(int, 32, "netlink receive buffer (MiB) a burst may fill ahead of greylogd")
     rcvbuf_max_mb: int = _own(int, 256, "limit (MiB) to which the buffer doubles after each overrun")
 
 

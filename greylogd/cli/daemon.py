@@ -7,16 +7,24 @@ usage and configuration errors (one line naming file:line:col or the flag).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import textwrap
-from dataclasses import fields
 
-from greylogd import logsetup
+from greylogd import config_describe, logsetup
 from greylogd.config import Config
-from greylogd.daemon_settings import DEFAULT_CONFIG, CliOptions, DaemonSettings, OwnSettings, load
+from greylogd.daemon_settings import (
+    DEFAULT_CONFIG,
+    DEFAULT_PIDFILE,
+    CliOptions,
+    DaemonSettings,
+    OwnSettings,
+    load,
+)
 from greylogd.errors import GreylogdError
 
+HELP_WIDTH = 110  # the project's line length; the epilog's tables are laid out for it
 DESCRIPTION = """\
 Refresh WHITE entries in greyd's database from NFLOG connection events, like greyd's greylogd, without
 ever losing a refresh: events are batched (one transaction per batch, one pcount increment per connection),
@@ -25,6 +33,13 @@ fills, and flushed at shutdown. SYNC_WHITE updates go to greyd/spamd peers (IPv4
 """
 
 EPILOG_TEMPLATE = """\
+commands:
+  greylogd [options]    run the daemon (the options above)
+  greylogd ledger ...   poll greyd's database into the tuple ledger without the daemon, once (--once, from
+                        cron) or every greylogd.ledger_interval s; its flags:
+{ledger}
+                        (`greylogd ledger --help` for details)
+
 configuration (greyd.conf, greyd's syntax; the CLI wins over the file):
   firewall   inbound_group (155), outbound_group (255), track_outbound (1)
   database   driver (sqlite/postgresql/mysql module), path, db_name, host, port, name, user, pass,
@@ -47,6 +62,7 @@ files:
   /etc/greyd/greyd.key             sync HMAC key (sync.key; its hex SHA-1 is the key, as greyd)
   /var/run/greylogd/greylogd.pid   pidfile: decimal PID + NUL, locked while running (-P, greylogd_pidfile)
   /var/lib/greylogd/spill.journal  batches waiting for the database (greylogd.spill_journal)
+  /var/lib/greylogd/ledger.sqlite  the tuple ledger, when greylogd.ledger names it (or a postgresql:// URI)
 
 signals:
   SIGTERM, SIGINT, SIGQUIT  drain the capture, commit until shutdown_timeout, spill the rest, exit 0
@@ -67,7 +83,30 @@ examples:
 
 
 def _own_help() -> str:
-    rows = [f"    {f.name:<17} {f.metadata['doc']} (default {f.default!r})" for f in fields(OwnSettings)]
+    """One row per OwnSettings key: name, doc and default, the doc wrapped under the name column."""
+    width = max(len(f.name) for f in dataclasses.fields(OwnSettings)) + 2
+    rows = []
+    for f in dataclasses.fields(OwnSettings):
+        text = f"{f.metadata['doc']} (default {f.default!r})"
+        rows.append(textwrap.fill(text, HELP_WIDTH, initial_indent=f"    {f.name:<{width}}",
+                                  subsequent_indent=" " * (4 + width)))
+    return "\n".join(rows)
+
+
+def _ledger_parser() -> argparse.ArgumentParser:
+    from greylogd.cli.ledger import _parser as ledger_parser
+
+    return ledger_parser()
+
+
+def _ledger_help() -> str:
+    """The `greylogd ledger` flags, one per line, from that command's own parser (never a stale copy)."""
+    rows = []
+    for action in _ledger_parser()._actions:
+        flags = ", ".join(action.option_strings)
+        if action.metavar:
+            flags += f" {action.metavar}"
+        rows.append(f"{'':24}{flags:<24}{action.help}")
     return "\n".join(rows)
 
 
@@ -83,32 +122,62 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def help_formatter(prog: str) -> argparse.HelpFormatter:
+    """Help laid out at HELP_WIDTH whatever the terminal, descriptions and epilogs kept as written (their
+    tables are aligned by hand); shared by the greylogd commands."""
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=24, width=HELP_WIDTH)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="greylogd", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=EPILOG_TEMPLATE.replace("{own}", _own_help()))
+        prog="greylogd", description=DESCRIPTION, formatter_class=help_formatter,
+        epilog=EPILOG_TEMPLATE.replace("{own}", _own_help()).replace("{ledger}", _ledger_help()))
     p.add_argument("-f", dest="config", metavar="config", default=DEFAULT_CONFIG,
                    help=f"greyd configuration file (default {DEFAULT_CONFIG})")
     p.add_argument("-I", dest="inbound_only", action="store_true",
-                   help="track inbound connections only (firewall.track_outbound = 0)")
+                   help="track inbound connections only (firewall.track_outbound = 0): the outbound NFLOG "
+                        "group is not bound")
     p.add_argument("-W", dest="white_hours", metavar="hours", type=_hours,
                    help="white entry expiry in hours, 1..2160 (grey.white_expiry = hours * 3600)")
     p.add_argument("-Y", dest="sync_targets", metavar="synctarget", action="append", default=[],
-                   help="send sync updates to this IPv4 host, or multicast via interface[:ttl]; repeatable")
-    p.add_argument("-P", dest="pidfile", metavar="pidfile", help="pidfile (greylogd_pidfile)")
-    p.add_argument("-d", dest="debug", action="store_true", help="debug logging (debug = 1)")
-    p.add_argument("-p", dest="sync_port", metavar="syncport", type=_port, help="sync port (sync.port, 8025)")
+                   help="also send SYNC_WHITE updates to this IPv4 host (on sync.port) or, for anything that "
+                        "does not resolve to IPv4, by multicast via interface[:ttl]; appended to sync.hosts; "
+                        "repeatable; sync.enable = 1 is still required, as in greyd")
+    p.add_argument("-P", dest="pidfile", metavar="pidfile",
+                   help=f"pidfile (greylogd_pidfile, default {DEFAULT_PIDFILE}): PID and a NUL byte, locked "
+                        "while running")
+    p.add_argument("-d", dest="debug", action="store_true",
+                   help="debug logging (debug = 1): greyd's `packet received: ...` line per event")
+    p.add_argument("-p", dest="sync_port", metavar="syncport", type=_port,
+                   help="UDP port of every sync target (sync.port, default 8025)")
     p.add_argument("--foreground", action="store_true",
-                   help="do not daemonize (daemonize = 0); use with systemd Type=notify")
-    p.add_argument("--check", action="store_true", help="print the settings understood and exit")
+                   help="do not daemonize (as daemonize = 0); under systemd (NOTIFY_SOCKET set) greylogd "
+                        "never daemonizes")
+    p.add_argument("--check", action="store_true",
+                   help="print the configuration as understood (every key with its file:line or `default`, "
+                        "warnings) and the settings after the command line, then exit 0 (2 on an error)")
     p.add_argument("--backend", choices=("nflog", "nfqueue"), default="nflog",
-                   help="capture backend (default nflog)")
+                   help="capture backend: nflog (default; the NFLOG groups of section firewall) or nfqueue "
+                        "(queue greylogd.queue_num; each packet is accepted after its event is queued)")
+    usage = p.format_usage().removeprefix("usage: ")
+    ledger = _ledger_parser().format_usage().removeprefix("usage: ")
+    p.usage = f"{usage.rstrip()}\n       {ledger.rstrip()}"
     return p
 
 
-def _describe(settings: DaemonSettings, config_text: str) -> str:
-    lines = [config_text.rstrip(), "", "greylogd settings after the command line:"]
-    lines += [f"  {f.name} = {getattr(settings, f.name)!r}" for f in fields(settings)]
+def _describe(settings: DaemonSettings, cfg: Config) -> str:
+    """--check: the config as understood, then the merged settings (password hidden), `section greylogd` one
+    key per line marked `# default` unless the file sets it."""
+    database = dataclasses.replace(settings.database, password=config_describe.shown(
+        "password", settings.database.password))
+    merged = dataclasses.replace(settings, database=database)
+    lines = [cfg.describe().rstrip(), "", "greylogd settings after the command line:"]
+    lines += [f"  {f.name} = {getattr(merged, f.name)!r}" for f in dataclasses.fields(merged)
+              if f.name != "own"]
+    given = cfg.section("greylogd")
+    for f in dataclasses.fields(OwnSettings):
+        origin = "" if f.name in given else "  # default"
+        lines.append(f"  greylogd.{f.name} = {getattr(settings.own, f.name)!r}{origin}")
     return "\n".join(lines)
 
 
@@ -140,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"greylogd: {exc}", file=sys.stderr)
         return 2
     if args.check:
-        print(textwrap.dedent(_describe(settings, cfg.describe())))
+        print(textwrap.dedent(_describe(settings, cfg)))
         return 0
     return _run(cli, settings, cfg)
 

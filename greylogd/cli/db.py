@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from ipaddress import ip_address
 
 from greylogd import config, daemon_settings, sync
+from greylogd.cli.daemon import help_formatter
 from greylogd.errors import GreylogdError
 from greylogd.greydb.keys import greydb_entry, greydb_key
 from greylogd.greydb.listing import write_listing
@@ -80,7 +81,7 @@ examples:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=_DESCRIPTION, epilog=_EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=help_formatter)
     parser.add_argument("-f", dest="config", default=DEFAULT_CONFIG, metavar="CONFIG",
                         help=f"greyd.conf with the database and grey sections (default {DEFAULT_CONFIG})")
     action = parser.add_mutually_exclusive_group()
