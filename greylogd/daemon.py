@@ -3,10 +3,13 @@ timers for batch flushes, retries, the watchdog and ledger polls; all logic live
 
 Start order (spec 2.1, then greylogd's additions): logging, pidfile, bind the capture (root), sync socket,
 drop to grey.user keeping CAP_NET_ADMIN, open the spill journal and greyd's database (lazily: a database that
-is down at start only delays writes), metrics, READY=1. Signals: TERM/INT/QUIT stop (drain the socket,
-commit until greylogd.shutdown_timeout, spill the rest, exit 0); HUP reloads greyd.conf without losing a
-queued event (a bad file is logged and the old settings stay). Exit status: 0 after a stop, 1 on a fatal
-capture error (greyd's CRIT `poll: ...`), whose queued events are committed or spilled first.
+is down at start only delays writes), metrics, READY=1. Store writes run on one commit thread
+(commit_thread.py) so that capture continues while a transaction waits for fsync or a lock; everything
+else, including the refresher's bookkeeping, stays on the loop thread.
+Signals: TERM/INT/QUIT stop (drain the socket, commit until greylogd.shutdown_timeout, spill the rest, exit
+0); HUP reloads greyd.conf without losing a queued event (a bad file is logged and the old settings stay).
+Exit status: 0 after a stop, 1 on a fatal capture error (greyd's CRIT `poll: ...`), whose queued events are
+committed or spilled first.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from ipaddress import ip_address
 from greylogd import daemon_parts as parts
 from greylogd import logsetup
 from greylogd.capture.source import EventSource
+from greylogd.commit_thread import ThreadCommits
 from greylogd.daemon_settings import CliOptions, DaemonSettings, load
 from greylogd.errors import GreylogdError
 from greylogd.events import ConnectionEvent
@@ -71,11 +75,14 @@ class Daemon:
         if len(self.spill):
             log.info("replaying %d spilled batches from %s", len(self.spill), self.spill.path)
         self.store = parts.LazyStore(s)
-        self.refresher = Refresher(self.store, self.spill, s.refresher, self.clock, self._on_commit)
+        self.commits = ThreadCommits(self.store)
+        self.refresher = Refresher(self.store, self.spill, s.refresher, self.clock, self._on_commit,
+                                   commits=self.commits)
         self.ledger = parts.Ledgers(s, self.clock)
         self.stop_metrics = parts.serve_metrics(s, self)
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.source.fileno(), selectors.EVENT_READ, "capture")
+        self.selector.register(self.commits.fileno(), selectors.EVENT_READ, "commit")
         self._install_signals()
         self.notifier.notify("READY=1", "STATUS=listening")
 
@@ -211,8 +218,8 @@ class Daemon:
                  c.enobufs)
         if self.sync is not None:
             self.sync.close()
-        for close in (self.source.close, self.stop_metrics, self.ledger.close, self.store.close,
-                      self.spill.close, self.notifier.close):
+        for close in (self.source.close, self.stop_metrics, self.ledger.close, self.commits.close,
+                      self.store.close, self.spill.close, self.notifier.close):
             close()
         if logsetup.dropped():
             log.warning("%d log lines were dropped: the log writer fell behind", logsetup.dropped())

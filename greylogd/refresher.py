@@ -4,9 +4,13 @@ Contract (issue 4, spec Decisions): every connection event handed to `add()` end
 increment in one committed `Store.refresh_white` call, however long the database is busy or down.
 - Events gather in an open batch, one entry per address (connections counted, as greyd's pcount counts
   connections); the batch is sealed after `batch_events` events or `flush_ms` after its first event.
-- Sealed batches queue in memory in FIFO order. The head batch is committed whole in one transaction; on
-  StoreError it stays at the head and is retried after an exponential backoff capped at `max_backoff_s`.
-  Because a failing store changes nothing, a retried batch is never counted twice.
+- Sealed batches queue in memory in FIFO order. The head batch (merged with up to MERGE_BATCHES - 1 batches
+  behind it when a backlog has formed) is committed whole in one transaction; on StoreError it stays at the
+  head and is retried after an exponential backoff capped at `max_backoff_s`. Because a failing store
+  changes nothing, a retried batch is never counted twice. Batches leave the queue only when their commit
+  succeeded, so one that is being committed still counts against the memory bound.
+- The store call runs through `commits` (commit_thread.py): inline by default, on a writer thread in the
+  daemon, where tick() starts a commit and a later tick() (woken by the runner's fd) takes in its outcome.
 - Memory is bounded: a sealed batch that would push the queued addresses above `queue_bound` is written to
   the spill journal instead (fsync'd), and leaves the journal only after its commit.
 - `shutdown()` seals the open batch, commits what it can until a deadline, and spills the rest.
@@ -16,6 +20,7 @@ logic is testable without sleeping. The refresher never blocks except inside the
 
 from __future__ import annotations
 
+import itertools
 import socket
 import time
 from collections import deque
@@ -23,7 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from greylogd.errors import StoreError
+from greylogd.commit_thread import Commits, InlineCommits, Job
 from greylogd.events import ConnectionEvent, IPAddress
 from greylogd.greydb.store import RefreshResult, Store
 from greylogd.spill import Batch, Spill
@@ -87,11 +92,23 @@ class Commit:
 
 
 CommitHook = Callable[[Commit], None]
+MERGE_BATCHES = 16  # queued batches committed together (bounds one transaction to 16 x batch_events rows)
+
+
+def merge(batches: list[Batch]) -> Batch:
+    """One batch holding the connections of all `batches` (counts per address added up)."""
+    counts = dict(batches[0].counts)
+    for batch in batches[1:]:
+        for address, n in batch.counts.items():
+            counts[address] = counts.get(address, 0) + n
+    return Batch(counts, sum(b.events for b in batches), min(b.oldest for b in batches),
+                 list(itertools.chain.from_iterable(b.event_ts for b in batches)))
 
 
 @dataclass
 class Refresher:
-    """See the module docstring. `on_commit` is called after every successful commit (logging, sync)."""
+    """See the module docstring. `on_commit` is called after every successful commit (logging, sync), in
+    the thread that calls tick()/shutdown(); `commits` runs the store calls (InlineCommits if None)."""
 
     store: Store
     spill: Spill
@@ -105,6 +122,12 @@ class Refresher:
     _queued_addresses: int = 0
     _failures: int = 0
     _retry_at: float = 0.0
+    commits: Commits | None = None
+    _inflight: tuple[Batch, int, int] | None = None  # (batch, queued batches merged in (0: spill head), now)
+
+    def __post_init__(self) -> None:
+        if self.commits is None:
+            self.commits = InlineCommits(self.store)
 
     def add(self, events: Iterable[ConnectionEvent]) -> None:
         """Count events into the open batch, sealing it whenever it reaches `batch_events`."""
@@ -146,46 +169,60 @@ class Refresher:
         times = []
         if self._open is not None:
             times.append(self._opened_at + self.settings.flush_ms / 1000)
-        if self._queue or len(self.spill):
+        if self._inflight is None and self._has_work():
             times.append(self._retry_at)
         return min(times, default=None)
 
     def tick(self, budget_s: float = 0.5) -> None:
-        """Seal an expired open batch, then commit queued batches until one fails or `budget_s` is used."""
+        """Seal an expired open batch, take in a finished commit, then start commits until one fails, one
+        is still running (ThreadCommits: its fd wakes the loop) or `budget_s` is used."""
         now = self.clock.monotonic()
         if self._open is not None and now >= self._opened_at + self.settings.flush_ms / 1000:
             self._seal()
+        self._collect()
         stop = now + budget_s
-        while now >= self._retry_at and (self._queue or len(self.spill)) and now < stop:
-            if not self._commit_head():
+        while self._inflight is None and now >= self._retry_at and self._has_work() and now < stop:
+            self._submit_head()
+            if not self._collect():
                 return
             now = self.clock.monotonic()
 
-    def _commit_head(self) -> bool:
-        from_memory = bool(self._queue)
-        batch = self._queue[0] if from_memory else self.spill.peek()
-        assert batch is not None
-        if not self._commit(batch):
-            return False
-        if from_memory:
-            self._queue.popleft()
-            self._queued_addresses -= len(batch.counts)
-        else:
-            self.spill.done()
-        return True
+    def _has_work(self) -> bool:
+        return bool(self._queue) or len(self.spill) > 0
 
-    def _commit(self, batch: Batch) -> bool:
-        now, started = int(self.clock.time()), self.clock.monotonic()
-        try:
-            result = self.store.refresh_white(batch.counts, now, self.settings.white_expiry)
-        except StoreError:
+    def _submit_head(self) -> None:
+        """Start committing the oldest work: up to MERGE_BATCHES queued batches merged into one transaction
+        (a backlog then costs one fsync per merge, not per batch), else the oldest spilled batch."""
+        if self._queue:
+            batches = list(itertools.islice(self._queue, MERGE_BATCHES))
+            batch, taken = (batches[0] if len(batches) == 1 else merge(batches)), len(batches)
+        else:
+            batch, taken = self.spill.peek(), 0
+        assert batch is not None
+        now = int(self.clock.time())
+        self._inflight = (batch, taken, now)
+        self.commits.submit(Job(batch.counts, now, self.settings.white_expiry))
+
+    def _collect(self) -> bool:
+        """Finish the running commit if its outcome is in; True when it committed (batches retired)."""
+        if self._inflight is None:
+            return False
+        done = self.commits.outcome()
+        if done is None:
+            return False
+        (batch, taken, now), self._inflight = self._inflight, None
+        if done.result is None:
             self._back_off()
             return False
+        for _ in range(taken):
+            self._queued_addresses -= len(self._queue.popleft().counts)
+        if not taken:
+            self.spill.done()
         self._failures, self._retry_at = 0, 0.0
-        self.stats.committed_batches += 1
+        self.stats.committed_batches += max(taken, 1)
         self.stats.committed_events += batch.events
         if self.on_commit is not None:
-            self.on_commit(Commit(batch, now, result, self.clock.monotonic() - started))
+            self.on_commit(Commit(batch, now, done.result, done.seconds))
         return True
 
     def _back_off(self) -> None:
@@ -200,10 +237,18 @@ class Refresher:
         return self._failures > 0
 
     def shutdown(self, deadline_s: float) -> None:
-        """Seal, commit until `deadline_s` seconds have passed or the store fails, then spill the rest."""
+        """Seal, commit until `deadline_s` seconds have passed or the store fails, then spill the rest.
+
+        A commit already running is always waited for (its batches must not be spilled as well)."""
         self._seal()
-        self._retry_at = 0.0
-        self.tick(budget_s=deadline_s)
+        stop = self.clock.monotonic() + deadline_s
+        self.commits.wait()
+        self._collect()
+        while self._has_work() and self.clock.monotonic() < stop:
+            self._submit_head()
+            self.commits.wait()
+            if not self._collect():
+                break
         while self._queue:
             batch = self._queue.popleft()
             self.spill.append(batch)
