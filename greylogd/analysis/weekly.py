@@ -74,8 +74,14 @@ class WeeklyReport:
     warnings: pd.DataFrame | None = None
 
 
-def _in_period(frame: pd.DataFrame | None, period: Period, column: str = "ts") -> pd.DataFrame | None:
-    return None if frame is None else frame.loc[period.contains(frame[column])]
+# the only columns the tables read: a period slice copies these, not the whole frame
+CONNECTION_COLUMNS = ["ts", "category", "src"]
+EVENT_COLUMNS = ["ts", "kind", "ip", "duration_s", "lists"]
+
+
+def _in_period(frame: pd.DataFrame | None, period: Period, columns: list[str]) -> pd.DataFrame | None:
+    """The rows of `frame` with ts in the period, only `columns` (str or categorical text alike)."""
+    return None if frame is None else frame.loc[period.contains(frame["ts"]), columns]
 
 
 def _category(conns: pd.DataFrame | None, name: str) -> pd.DataFrame | None:
@@ -148,8 +154,8 @@ def _missing_notes(inputs: Inputs, period: Period) -> list[str]:
 def build_report(inputs: Inputs, period: Period, settings: WeeklySettings | None = None) -> WeeklyReport:
     """Compute every figure and table of the report for `period` (see module docstring)."""
     settings = settings or WeeklySettings()
-    conns = _in_period(inputs.connections, period)
-    events = _in_period(inputs.greyd_events, period)
+    conns = _in_period(inputs.connections, period, CONNECTION_COLUMNS)
+    events = _in_period(inputs.greyd_events, period, EVENT_COLUMNS)
     classified = None if inputs.tuples is None else classify(inputs.tuples, period, settings.grey_expiry_s)
     report = WeeklyReport(period, settings, headline(inputs.connections, inputs.tuples, period,
                                                      settings.grey_expiry_s),

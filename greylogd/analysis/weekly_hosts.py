@@ -35,7 +35,7 @@ def trapped_ips(classified: pd.DataFrame | None, entries: pd.DataFrame | None,
 
 def tarpit_seconds(events: pd.DataFrame) -> pd.Series:
     """Seconds per network spent in greyd's tarpit: `disconnected` events that carried blacklist names."""
-    listed = events["kind"].eq("disconnected") & events["lists"].fillna("").ne("")
+    listed = events["kind"].eq("disconnected") & events["lists"].notna() & events["lists"].ne("")
     hits = events.loc[listed]
     return hits["duration_s"].groupby(network(hits["ip"]).to_numpy()).sum()
 

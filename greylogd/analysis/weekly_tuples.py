@@ -52,7 +52,7 @@ def _net_one(ip: str) -> str:
 
 def _by_unique(values: pd.Series, func: object) -> pd.Series:
     """Apply a per-value function once per distinct value: addresses and domains repeat a lot."""
-    codes, uniques = pd.factorize(values.fillna(""), sort=False)
+    codes, uniques = pd.factorize(values.astype("str").fillna(""), sort=False)
     mapped = np.array([func(str(u)) for u in uniques], dtype=object)  # type: ignore[operator]
     return pd.Series(mapped[codes] if len(codes) else [], index=values.index, dtype="str")
 
@@ -68,7 +68,7 @@ def network(ips: pd.Series) -> pd.Series:
     Addresses are in ipaddress compressed form (frames convention), so an IPv4 /24 is a text edit done
     in one vectorized pass; IPv6 (and anything odd) goes through ipaddress once per distinct value.
     """
-    text = ips.fillna("").astype("str")
+    text = ips.astype("str").fillna("")  # str first: a categorical cannot fill in a new value
     v4 = text.str.fullmatch(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
     out = text.str.replace(r"\.\d{1,3}$", ".0/24", regex=True)
     if not v4.all():

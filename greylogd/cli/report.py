@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from greylogd.analysis.period import Period, parse_period
-from greylogd.analysis.weekly import WeeklySettings, build_report
+from greylogd.analysis.weekly import EVENT_COLUMNS, WeeklySettings, build_report
 from greylogd.config import Config, load
 from greylogd.errors import GreylogdError
 from greylogd.report.inputs import Sources, load_inputs
@@ -132,7 +132,7 @@ def _run(args: argparse.Namespace, formats: set[str]) -> list[Path]:
         sources = Sources(tuple(args.kernel_log), tuple(args.greyd_log), tuple(args.journal), args.db,
                           config, args.ledger, args.log_tz)
         period = parse_period(args.period, tz)
-    inputs = load_inputs(sources, period)
+    inputs = load_inputs(sources, period, EVENT_COLUMNS)
     report = build_report(inputs, period, _settings(config))
     generated = pd.Timestamp.now(tz=period.tz).floor("s")
     written = write_report(report, args.out / period.label, formats, generated)

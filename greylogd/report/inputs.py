@@ -5,10 +5,15 @@ Every source is optional. greyd's database is one of: a greyd SQLite file (`--db
 greyd.conf (`-f`), which also reaches PostgreSQL and MySQL. The ledger is read for the period before the
 report's period too (week-over-week). Without a ledger, the GREY rows of the DB snapshot stand in for
 it and the report says which hours they cover. Unreadable sources raise InputError (one line).
+
+The snapshot's time is when the database last changed for a file (a listing's or SQLite file's mtime,
+the newest of the SQLite file and its journal/WAL, never after now): a copied or archived database
+describes that moment, not the moment it is read. A database server is read as it is now.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,17 +62,24 @@ def _snapshot(sources: Sources) -> tuple[pd.DataFrame, pd.Timestamp, pd.DataFram
         if not is_sqlite:
             entries, bad, taken = read_listing(path)
             return entries, taken, bad
-        store = SqliteStore(str(path.parent), path.name)
+        store, taken = SqliteStore(str(path.parent), path.name), _changed(path)
     else:
         assert sources.config is not None
-        store = open_store(sources.config.database_settings())
+        store, taken = open_store(sources.config.database_settings()), pd.Timestamp.now(tz="UTC").floor("s")
     try:
-        taken = pd.Timestamp.now(tz="UTC").floor("s")
         return entries_frame(store.snapshot()), taken, None
     except GreylogdError as exc:
         raise InputError(f"greyd database: {exc}") from exc
     finally:
         store.close()
+
+
+def _changed(path: Path) -> pd.Timestamp:
+    """When a SQLite database last changed: newest mtime of the file and its -journal/-wal, UTC, at most
+    now (a clock skew must not put the snapshot in the future)."""
+    companions = [path, path.with_name(path.name + "-journal"), path.with_name(path.name + "-wal")]
+    newest = max(p.stat().st_mtime for p in companions if p.exists())
+    return min(pd.Timestamp(newest, unit="s", tz="UTC"), pd.Timestamp.now(tz="UTC")).floor("s")
 
 
 def _ledger_tuples(path: Path, period: Period) -> pd.DataFrame:
@@ -77,8 +89,12 @@ def _ledger_tuples(path: Path, period: Period) -> pd.DataFrame:
         return ledger.read_tuples(period.previous().start, period.end)
 
 
-def load_inputs(sources: Sources, period: Period) -> Inputs:
-    """Read every named source (see module docstring); logs are read whole and cut to the period later."""
+def load_inputs(sources: Sources, period: Period, event_columns: Sequence[str] | None = None) -> Inputs:
+    """Read every named source (see module docstring); logs are read whole and cut to the period later.
+
+    event_columns: the greyd_events columns to read (None: all, for notebooks); the report passes
+    weekly.EVENT_COLUMNS, which spares most of a greyd log's memory (its message texts).
+    """
     bad: list[pd.DataFrame] = []
     entries = taken = tuples = None
     if sources.any_db():
@@ -89,12 +105,13 @@ def load_inputs(sources: Sources, period: Period) -> Inputs:
         tuples = _ledger_tuples(sources.ledger, period)
     elif entries is not None and entries["kind"].eq("GREY").any():
         tuples, tuples_source = tuples_from_snapshot(entries, taken), "greyd db snapshot"
-    connections, events = _logs(sources, bad)
+    connections, events = _logs(sources, bad, event_columns)
     bad_lines = pd.concat(bad, ignore_index=True) if bad else frames.empty(frames.BAD_LINES)
     return Inputs(connections, events, entries, taken, tuples, bad_lines, tuples_source)
 
 
-def _logs(sources: Sources, bad: list[pd.DataFrame]) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+def _logs(sources: Sources, bad: list[pd.DataFrame],
+          event_columns: Sequence[str] | None) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """(connections, greyd_events) from the kernel, greyd and journal logs; None for a source not given.
 
     A journal export carries both kernel and greyd lines, so it feeds both readers.
@@ -107,7 +124,7 @@ def _logs(sources: Sources, bad: list[pd.DataFrame]) -> tuple[pd.DataFrame | Non
         connections = kernlog.connections
         bad.append(kernlog.bad_lines)
     if greyd:
-        greydlog = read_greydlog(greyd, tz=sources.log_tz)
+        greydlog = read_greydlog(greyd, tz=sources.log_tz, columns=event_columns)
         events = greydlog.events
         bad.append(greydlog.bad_lines)
     return connections, events

@@ -1,6 +1,8 @@
-"""--period parsing and the greydb listing reader."""
+"""--period parsing, the greydb listing reader, and the time of a greyd database snapshot."""
 
 from __future__ import annotations
+
+import os
 
 import pandas as pd
 import pytest
@@ -8,6 +10,9 @@ import pytest
 from greylogd.analysis.greyddb import parse_listing, read_listing
 from greylogd.analysis.period import parse_period
 from greylogd.errors import ConfigError, InputError
+from greylogd.greydb.sqlite import SqliteStore
+from greylogd.greydb.store import Entry, Kind
+from greylogd.report.inputs import Sources, load_inputs
 
 NOW = pd.Timestamp("2026-11-19 10:00", tz="UTC")  # a Thursday in ISO week 47
 
@@ -80,3 +85,14 @@ def test_read_listing_missing_file_is_one_line(tmp_path) -> None:
     path.write_bytes(b"GREY|192.0.2.1|\xff\xfe|a@x.org|b@y.net|1|2|3|1|0\n")
     entries, bad, _ = read_listing(path)
     assert entries.loc[0, "helo"] == "\ufffd\ufffd" and bad.empty
+
+
+def test_sqlite_snapshot_is_dated_by_the_file_not_the_clock(tmp_path) -> None:
+    store = SqliteStore(str(tmp_path), "greyd.sqlite")
+    store.add([Entry(Kind.WHITE, "192.0.2.10", first=1795420921, pass_=1795420921, expire=1798531321)])
+    store.close()
+    changed = pd.Timestamp("2026-11-23 00:00", tz="UTC")  # e.g. the demo world's end
+    os.utime(tmp_path / "greyd.sqlite", (changed.timestamp(), changed.timestamp()))
+    inputs = load_inputs(Sources(db=tmp_path / "greyd.sqlite"), parse_period("2026-W47", "UTC", NOW))
+    assert inputs.entries_at == changed
+    assert inputs.entries["ip"].tolist() == ["192.0.2.10"]
