@@ -14,7 +14,7 @@ setup(
     packages=find_packages(include=["greylogd", "greylogd.*"]),
     package_data={"greylogd": ["report/templates/*", "py.typed"]},
     setup_requires=["cffi>=1.15"],
-    cffi_modules=["cffi_build.py:ffibuilder"],
+    cffi_modules=["cffi_build.py:ffibuilder", "cffi_logscan_build.py:ffibuilder"],
     install_requires=[
         "cffi>=1.15",
         "pandas>=3.0",

@@ -110,21 +110,21 @@ def _rfc3164(stamp: pd.Series, mtime: datetime, options: SourceOptions) -> pd.Se
     return _take(local.tz_convert("UTC"), codes, stamp.index)
 
 
-def _uptime_us(micros: pd.Series, options: SourceOptions) -> pd.Series:
+def uptime_us(micros: pd.Series, options: SourceOptions) -> pd.Series:
     """Boot time plus microseconds of uptime (below 10**16, about 300 years), UTC."""
     boot = pd.Timestamp(options.boot_time or boot_time()).tz_convert("UTC")
     return (boot + pd.to_timedelta(micros, unit="us")).astype(TS_DTYPE)
 
 
 def _kmsg(stamp: pd.Series, mtime: datetime, options: SourceOptions) -> pd.Series:
-    return _uptime_us(to_int(stamp, 10**16 - 1), options)
+    return uptime_us(to_int(stamp, 10**16 - 1), options)
 
 
 def _dmesg(stamp: pd.Series, mtime: datetime, options: SourceOptions) -> pd.Series:
     parts = pc.extract_regex(arrow_strings(stamp), r"^(?P<s>[0-9]{1,10})\.(?P<f>[0-9]{1,9})$")
     seconds = to_int(pd.Series(parts.field("s"), dtype="str", index=stamp.index), 10**10)
     digits = pc.utf8_slice_codeunits(pc.utf8_rpad(parts.field("f"), 6, "0"), 0, 6)
-    return _uptime_us(seconds * 1_000_000 + to_int(pd.Series(digits, dtype="str", index=stamp.index),
+    return uptime_us(seconds * 1_000_000 + to_int(pd.Series(digits, dtype="str", index=stamp.index),
                                                    999_999), options)
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
@@ -33,9 +34,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from greylogd.analysis import frames
+from greylogd.analysis import frames, logscan
 from greylogd.analysis.headers import SourceOptions, arrow_strings, to_int
-from greylogd.analysis.sources import CHUNK_BYTES, Envelopes, bad_lines, lines_envelopes, map_envelopes
+from greylogd.analysis.sources import (
+    CHUNK_BYTES,
+    Envelopes,
+    RawChunk,
+    bad_lines,
+    chunk_envelopes,
+    lines_chunk,
+    map_chunks,
+)
 
 # Three short patterns rather than one spanning the line: RE2's submatch engine runs over the span of
 # the match, so short matches are several times faster. The first SRC/DST and PROTO are the outer
@@ -48,7 +57,7 @@ LOG_FIELDS = (
 _SAME_LINE = ["ts", "host", "prefix", "src", "spt", "dpt", "dst"]  # what makes two rows the same line
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4 = rf"^(?:{_OCTET}\.){{3}}{_OCTET}$"
-_LOG_MARK = " OUT="  # the kernel prints "IN=<if> OUT=<if> " in every LOG line
+LOG_MARK = " OUT="  # the kernel prints "IN=<if> OUT=<if> " in every LOG line
 
 
 @dataclass
@@ -81,27 +90,68 @@ def read_kernlog(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
     Raises InputError (one line naming the input) for a missing or unreadable input.
     """
     options = replace(options or SourceOptions(), **({"tz": tz} if tz is not None else {}))
-    parse = partial(parse_chunk, categories=categories)
-    return _combine(list(map_envelopes(parse, paths, options, chunk_bytes, progress, keep=_LOG_MARK)))
+    parse = partial(parse_raw, options=options, categories=categories)
+    return _combine(list(map_chunks(parse, paths, chunk_bytes, progress)))
 
 
 def parse_kernlog(lines: Iterable[str], *, source: str = "<lines>", options: SourceOptions | None = None,
                   categories: Mapping[str, str] | None = None) -> KernlogResult:
     """``read_kernlog`` for lines in memory (format sniffed from the first; times as SourceOptions)."""
-    chunk = lines_envelopes(lines, source, options, keep=_LOG_MARK)
-    return _combine([parse_chunk(chunk, categories)])
+    return _combine([parse_raw(lines_chunk(lines, source), options or SourceOptions(), categories)])
 
 
 @dataclass
-class _Parsed:
+class Parsed:
+    """One chunk's part of a KernlogResult; ``line`` holds the line numbers of the connections rows."""
+
     connections: pd.DataFrame
+    line: np.ndarray
     bad: pd.DataFrame
     lines: int
     skipped: int
 
 
-def parse_chunk(chunk: Envelopes, categories: Mapping[str, str] | None = None) -> _Parsed:
-    """Connections and bad lines of one envelope chunk whose lines were kept by ``_LOG_MARK``."""
+def parse_raw(raw: RawChunk, options: SourceOptions, categories: Mapping[str, str] | None = None) -> Parsed:
+    """``parse_chunk`` of a raw chunk: lines of the formats logscan knows are scanned in C, the lines it
+    leaves (and every line of other formats) go through the Python path; same result either way."""
+    if raw.fmt not in logscan.FORMATS or raw.lines.null_count:
+        return parse_chunk(chunk_envelopes(raw, options, LOG_MARK), categories)
+    found = logscan.scan(raw.lines, raw.fmt)
+    ts = logscan.stamps(found, raw.fmt, raw.mtime, options)
+    late = ts.isna().to_numpy()  # the stamp rules rejected it (e.g. Feb 30): the Python path says why
+    if late.any():
+        found.status[found.line[late]] = logscan.FALLBACK
+    host = None if raw.fmt in ("rfc3164", "rfc3339") else options.host or socket.gethostname()
+    fast = _scanned(found, ts, host, categories)
+    rows = found.line[~late] + raw.first_line
+    rest = parse_chunk(chunk_envelopes(raw, options, LOG_MARK, found.status == logscan.FALLBACK), categories)
+    connections = fast.iloc[np.flatnonzero(~late)] if late.any() else fast
+    if len(rest.connections):
+        order = np.argsort(np.concatenate([rows, rest.line]), kind="stable")
+        connections = pd.concat([connections, rest.connections], ignore_index=True).take(order)
+        rows = np.concatenate([rows, rest.line])[order]
+    skipped = int(np.count_nonzero(found.status == logscan.SKIP))
+    return Parsed(connections.reset_index(drop=True), rows, rest.bad, len(raw.lines), skipped)
+
+
+def _scanned(found: logscan.Scan, ts: pd.Series, host: str | None,
+             categories: Mapping[str, str] | None) -> pd.DataFrame:
+    """frames.CONNECTIONS rows of the scanner's rows (host None: the scanned one; else this host)."""
+    text = lambda array: pd.Series(array, dtype="str")  # noqa: E731
+    ports = {name: pd.arrays.IntegerArray(values.astype(np.int64), values < 0)
+             for name, values in (("spt", found.spt), ("dpt", found.dpt))}
+    prefix, in_if = text(found.prefix), text(found.in_if)
+    return pd.DataFrame({
+        "ts": ts, "host": text(found.host) if host is None else pd.Series(host, index=ts.index, dtype="str"),
+        "prefix": prefix, "category": categorise(prefix, in_if, categories),
+        "src": text(found.src), "dst": text(found.dst), **ports, "proto": text(found.proto),
+        "ip_version": pd.array(found.ip_version.astype(np.int64), dtype=frames.INT), "in_if": in_if,
+    })
+
+
+def parse_chunk(chunk: Envelopes, categories: Mapping[str, str] | None = None) -> Parsed:
+    """Connections and bad lines of one envelope chunk whose lines were kept by ``LOG_MARK`` (the
+    Python path: RE2 patterns)."""
     log = chunk.frame
     table = _fields(arrow_strings(log["message"].fillna("")), log.index)
     table["src"], table["dst"] = normalise_addresses(table["src"]), normalise_addresses(table["dst"])
@@ -116,7 +166,8 @@ def parse_chunk(chunk: Envelopes, categories: Mapping[str, str] | None = None) -
         connections = _connections(log, table, categories)
     else:
         connections = _connections(log[good], table[good], categories)
-    return _Parsed(connections, bad_lines(chunk.source, log, reasons), chunk.lines, chunk.lines - len(log))
+    return Parsed(connections, log["line"].to_numpy()[good], bad_lines(chunk.source, log, reasons),
+                  chunk.lines, chunk.lines - len(log))
 
 
 def _fields(message: pa.Array, index: pd.Index) -> pd.DataFrame:
@@ -172,12 +223,20 @@ def _connections(log: pd.DataFrame, table: pd.DataFrame,
                  categories: Mapping[str, str] | None) -> pd.DataFrame:
     """frames.CONNECTIONS rows of good LOG lines."""
     prefix = table["prefix"].str.strip()
-    mapping = {key.strip().upper(): value for key, value in (categories or frames.CATEGORIES).items()}
-    category = prefix.str.upper().map(mapping).fillna(frames.OTHER_CATEGORY)
-    category = category.mask(table["in_if"] == "", frames.OUTBOUND_CATEGORY)
+    category = categorise(prefix, table["in_if"], categories)
     out = table.assign(ts=log["ts"], host=log["host"], prefix=prefix, category=category,
                        ip_version=np.where(table["src"].str.contains(":", regex=False), 6, 4))
     return frames.typed(out, frames.CONNECTIONS)
+
+
+def categorise(prefix: pd.Series, in_if: pd.Series, categories: Mapping[str, str] | None) -> pd.Series:
+    """Category of trimmed prefixes (case-insensitive lookup, else "other"; "outbound" where IN= is
+    empty), looked up once per distinct prefix."""
+    mapping = {key.strip().upper(): value for key, value in (categories or frames.CATEGORIES).items()}
+    codes, uniques = pd.factorize(prefix)
+    named = pd.Series(uniques, dtype="str").str.upper().map(mapping).fillna(frames.OTHER_CATEGORY)
+    category = pd.Series(named.array.take(codes), index=prefix.index, dtype="str")
+    return category.mask((in_if == "").to_numpy(bool), frames.OUTBOUND_CATEGORY)
 
 
 def _duplicated(connections: pd.DataFrame) -> np.ndarray:
@@ -188,7 +247,7 @@ def _duplicated(connections: pd.DataFrame) -> np.ndarray:
     return duplicated
 
 
-def _combine(parts: list[_Parsed]) -> KernlogResult:
+def _combine(parts: list[Parsed]) -> KernlogResult:
     """One result from per-chunk parts: concatenated, deduplicated, sorted by time (one copy)."""
     connections = pd.concat([frames.empty(frames.CONNECTIONS), *(p.connections for p in parts)],
                             ignore_index=True)

@@ -47,6 +47,7 @@ from tqdm import tqdm
 from greylogd.analysis import frames
 from greylogd.analysis.headers import SourceOptions, envelopes, sniff
 from greylogd.analysis.journal import dmesg_json_envelopes, journal_envelopes
+from greylogd.analysis.logscan import line_offsets
 from greylogd.errors import InputError
 
 CHUNK_BYTES = 16 << 20  # peak memory is about 20 times this (3 chunks in flight, their copies)
@@ -65,7 +66,11 @@ class Envelopes:
 
 
 @dataclass
-class _Raw:
+class RawChunk:
+    """One chunk of one source as read, before any header parsing: ``lines`` (large_string, newline
+    kept; a dmesg --json document is one element), the 1-based number of its first line, the format
+    sniffed from the source's first line and the source's mtime (UTC; now for stdin)."""
+
     source: str
     fmt: str | None
     lines: pa.Array
@@ -84,15 +89,24 @@ def map_envelopes(func: Callable[[Envelopes], T],
 
     Lines that do not match the RE2 pattern ``keep`` get no envelope (they only count in
     ``Envelopes.lines``), which spares header parsing of lines a reader would skip anyway.
-    Chunks are parsed by ``workers`` threads (pyarrow releases the GIL); at most ``workers + 1``
-    chunks are in memory, each about ``chunk_bytes``. ``progress`` None shows a tqdm bar (bytes)
-    only when stderr is a terminal. Raises InputError (one line naming the input) for a missing or
-    unreadable input, before or while reading it; bad content never raises.
+    Otherwise as ``map_chunks``.
     """
-    options = options or SourceOptions()
+    work = partial(_parse_raw, func=func, options=options or SourceOptions(), keep=keep)
+    return map_chunks(work, paths, chunk_bytes, progress, workers)
+
+
+def map_chunks(func: Callable[[RawChunk], T],
+               paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+               chunk_bytes: int = CHUNK_BYTES, progress: bool | None = None, workers: int = 2) -> Iterator[T]:
+    """``func`` of the raw chunks of every input, in input order, rotated sets oldest first.
+
+    Chunks are parsed by ``workers`` threads (pyarrow and the C scanner release the GIL); at most
+    ``workers + 1`` chunks are in memory, each about ``chunk_bytes``. ``progress`` None shows a tqdm
+    bar (bytes) only when stderr is a terminal. Raises InputError (one line naming the input) for a
+    missing or unreadable input, before or while reading it; bad content never raises.
+    """
     names = rotation_order([paths] if isinstance(paths, (str, os.PathLike)) else paths)
     opened = [(name, *open_input(name)) for name in names]
-    work = partial(_parse_raw, func=func, options=options, keep=keep)
     show = sys.stderr.isatty() if progress is None else progress
     with tqdm(total=_total_size(names), unit="B", unit_scale=True, disable=not show) as bar, \
             ThreadPoolExecutor(workers) as pool:
@@ -100,7 +114,7 @@ def map_envelopes(func: Callable[[Envelopes], T],
         raws = (raw for name, stream, mtime in opened
                 for raw in _raw_chunks(name, stream, mtime, chunk_bytes))
         for raw in raws:
-            pending.append(pool.submit(work, raw))
+            pending.append(pool.submit(func, raw))
             bar.update(raw.lines.buffers()[2].size if raw.fmt != "dmesg_json" else 0)
             if len(pending) > workers:
                 yield pending.popleft().result()
@@ -118,39 +132,53 @@ def iter_envelopes(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[st
 def lines_envelopes(lines: Iterable[str], source: str, options: SourceOptions | None = None,
                     keep: str | None = None) -> Envelopes:
     """The one envelope chunk of lines already in memory (format sniffed; RFC 3164 year from now)."""
+    return chunk_envelopes(lines_chunk(lines, source), options or SourceOptions(), keep)
+
+
+def lines_chunk(lines: Iterable[str], source: str) -> RawChunk:
+    """Lines already in memory as one raw chunk (newlines dropped, format sniffed, mtime now)."""
     array = pa.array([line.rstrip("\n") for line in lines], pa.large_string())
     fmt = sniff(array)
     if fmt == "dmesg_json":
         array = pa.array(["\n".join(array.to_pylist())], pa.large_string())
-    raw = _Raw(source, fmt, array, 1, datetime.now(UTC))
-    return _parse_raw(raw, lambda chunk: chunk, options or SourceOptions(), keep)
+    return RawChunk(source, fmt, array, 1, datetime.now(UTC))
 
 
-def _raw_chunks(name: str, stream: BinaryIO, mtime: datetime, chunk_bytes: int) -> Iterator[_Raw]:
+def _raw_chunks(name: str, stream: BinaryIO, mtime: datetime, chunk_bytes: int) -> Iterator[RawChunk]:
     """Line arrays of one opened input with its sniffed format; a dmesg --json document is one chunk."""
     chunks = read_lines(stream, name, chunk_bytes)
     first = next(chunks, None)
     fmt = sniff(first) if first is not None else None
     if fmt == "dmesg_json":
         whole = "".join("".join(c.to_pylist()) for c in chain([first], chunks))
-        yield _Raw(name, fmt, pa.array([whole], pa.large_string()), 1, mtime)
+        yield RawChunk(name, fmt, pa.array([whole], pa.large_string()), 1, mtime)
         return
     line = 1
     for lines in (chain([first], chunks) if first is not None else ()):
-        yield _Raw(name, fmt, lines, line, mtime)
+        yield RawChunk(name, fmt, lines, line, mtime)
         line += len(lines)
 
 
-def _parse_raw(raw: _Raw, func: Callable[[Envelopes], T], options: SourceOptions, keep: str | None) -> T:
-    """func(Envelopes) of one raw chunk, header-parsing only the lines matching ``keep``."""
+def _parse_raw(raw: RawChunk, func: Callable[[Envelopes], T], options: SourceOptions,
+               keep: str | None) -> T:
+    return func(chunk_envelopes(raw, options, keep))
+
+
+def chunk_envelopes(raw: RawChunk, options: SourceOptions, keep: str | None = None,
+                    select: np.ndarray | None = None) -> Envelopes:
+    """Envelopes of one raw chunk, header-parsing only the lines matching the RE2 pattern ``keep``
+    and, when given, where the boolean mask ``select`` (one per line) is true; ``Envelopes.lines``
+    counts every line of the chunk."""
     if raw.fmt == "dmesg_json":
         frame = dmesg_json_envelopes(raw.lines[0].as_py(), options, options.host or socket.gethostname())
         records = len(frame)
         if keep is not None:
             frame = frame[frame["raw"].str.contains(keep, regex=True)]
-        return func(Envelopes(raw.source, raw.fmt, frame, records))
+        return Envelopes(raw.source, raw.fmt, frame, records)
     numbers = np.arange(raw.first_line, raw.first_line + len(raw.lines), dtype=np.int64)
     lines = raw.lines
+    if select is not None:
+        lines, numbers = lines.filter(pa.array(select)), numbers[select]
     if keep is not None:
         if raw.fmt == "journal":  # a MESSAGE that is not UTF-8 is a JSON array of byte values
             keep = rf'(?:{keep})|"MESSAGE" *: *\['
@@ -158,7 +186,7 @@ def _parse_raw(raw: _Raw, func: Callable[[Envelopes], T], options: SourceOptions
         lines, numbers = lines.filter(mask), numbers[mask.to_numpy(zero_copy_only=False)]
     frame = (journal_envelopes(lines, numbers) if raw.fmt == "journal"
              else envelopes(lines, raw.fmt, numbers, raw.mtime, options))
-    return func(Envelopes(raw.source, raw.fmt, frame, len(raw.lines)))
+    return Envelopes(raw.source, raw.fmt, frame, len(raw.lines))
 
 
 def _total_size(names: list[str]) -> int | None:
@@ -207,33 +235,58 @@ def open_input(name: str) -> tuple[BinaryIO, datetime]:
 def read_lines(stream: BinaryIO, name: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[pa.Array]:
     """Line arrays (large_string, newline kept) of at most about ``chunk_bytes`` each.
 
-    Invalid UTF-8 is replaced by U+FFFD, never raised. A single line longer than ``chunk_bytes`` is
-    kept whole (memory then grows to that line's size).
+    Each chunk is read straight into its own buffer, which the array then wraps (one copy, by the
+    kernel or zlib). Invalid UTF-8 is replaced by U+FFFD, never raised. A single line longer than
+    ``chunk_bytes`` is kept whole (memory then grows to that line's size).
     """
     rest = b""
     try:
         with stream:
-            while block := stream.read(chunk_bytes):
-                data = rest + block
-                cut = data.rfind(b"\n") + 1
+            while True:
+                buffer = np.empty(len(rest) + chunk_bytes, np.uint8)
+                buffer[:len(rest)] = np.frombuffer(rest, np.uint8)
+                size = len(rest) + _read_into(stream, memoryview(buffer)[len(rest):])
+                if size == len(rest):
+                    break
+                cut = _after_last_newline(buffer, len(rest), size)
                 if cut:
-                    yield _line_array(data[:cut])
-                rest = data[cut:]
+                    yield _line_array(buffer[:cut])
+                rest = buffer[cut:size].tobytes()
             if rest:
-                yield _line_array(rest + b"\n")
+                yield _line_array(np.frombuffer(rest + b"\n", np.uint8))
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise InputError(f"{name}: read failed: {exc}") from None
 
 
-def _line_array(data: bytes) -> pa.Array:
-    """Newline-terminated ``data`` as a large_string array, one element per line."""
-    ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10) + 1
-    offsets = np.concatenate([[0], ends]).astype(np.int64)
-    array = pa.LargeStringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
+def _read_into(stream: BinaryIO, view: memoryview) -> int:
+    """Fill ``view`` from ``stream`` (pipes and gzip return short reads); bytes read, short only at EOF."""
+    filled = 0
+    while filled < len(view) and (count := stream.readinto(view[filled:])):
+        filled += count
+    return filled
+
+
+def _after_last_newline(buffer: np.ndarray, start: int, size: int) -> int:
+    """One past the last newline of buffer[start:size] (searched backwards 64 KiB at a time), or 0."""
+    end = size
+    while end > start:
+        low = max(start, end - (1 << 16))
+        hits = np.flatnonzero(buffer[low:end] == 10)
+        if len(hits):
+            return low + int(hits[-1]) + 1
+        end = low
+    return 0
+
+
+def _line_array(data: np.ndarray) -> pa.Array:
+    """Newline-terminated ``data`` (uint8) as a large_string array, one element per line, zero-copy."""
+    offsets = line_offsets(data)
+    array = pa.LargeStringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(data))
     try:
         array.validate(full=True)
     except pa.ArrowInvalid:
-        return _line_array(data.decode("utf-8", "replace").encode("utf-8"))
+        fixed = data.tobytes().decode("utf-8", "replace").encode("utf-8")
+        return _line_array(np.frombuffer(fixed, np.uint8))
     return array
 
 

@@ -1,0 +1,44 @@
+"""Declares the cffi builder for greylogd._logscan (API mode, compiled at install time, never at import).
+
+The C source is greylogd/analysis/logscan.c (one-pass scanner of kernel LOG lines); only
+greylogd/analysis/logscan.py imports the result. cffi releases the GIL around ls_scan, so the
+reader's worker threads scan chunks in parallel.
+"""
+
+from pathlib import Path
+
+from cffi import FFI
+
+CDEF = """
+#define LS_GOOD ...
+#define LS_SKIP ...
+#define LS_FALLBACK ...
+#define LS_RFC3164 ...
+#define LS_RFC3339 ...
+#define LS_DMESG ...
+#define LS_KMSG ...
+#define LS_FIELDS ...
+
+typedef struct {
+    int64_t *line;
+    int64_t *stamp;
+    int32_t *spt, *dpt;
+    int8_t *ip_version;
+    char *arena[6];
+    int64_t capacity[6];
+    int64_t *offsets[6];
+} ls_out;
+
+int64_t ls_line_ends(const char *data, int64_t size, int64_t *ends);
+int64_t ls_scan(const char *data, const int64_t *offsets, int64_t n, int fmt, int8_t *status, ls_out *out);
+"""
+
+SOURCE = Path(__file__).parent / "greylogd" / "analysis" / "logscan.c"
+
+ffibuilder = FFI()
+ffibuilder.cdef(CDEF)
+ffibuilder.set_source("greylogd._logscan", SOURCE.read_text(encoding="utf-8"),
+                      extra_compile_args=["-O2", "-Wall", "-Wextra"])
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

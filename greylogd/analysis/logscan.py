@@ -1,0 +1,102 @@
+"""Python side of the C scanner greylogd._logscan (source: logscan.c): one pass per chunk of lines.
+
+``scan(lines, fmt)`` returns a ``Scan``: per line a status (GOOD, SKIP, FALLBACK) and, per GOOD line, one
+row of columns. The C code accepts only what it parses *exactly* as the RE2 patterns of
+headers.HEADERS and kernlog.LOG_FIELDS do (printable ASCII, the usual stamp shapes, plain dotted quads
+and hex-and-colons IPv6 addresses that are not IPv4-mapped); every other line is FALLBACK, for the
+Python path, which decides what is bad and why. Strings are copied into one arena per field and
+wrapped zero-copy as pyarrow large_string arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from greylogd._logscan import ffi, lib
+from greylogd.analysis.frames import TS_DTYPE
+from greylogd.analysis.headers import STAMP_PARSERS, SourceOptions, uptime_us
+
+GOOD, SKIP, FALLBACK = lib.LS_GOOD, lib.LS_SKIP, lib.LS_FALLBACK
+FORMATS = {"rfc3164": lib.LS_RFC3164, "rfc3339": lib.LS_RFC3339, "dmesg": lib.LS_DMESG, "kmsg": lib.LS_KMSG}
+FIELDS = ("host", "prefix", "in_if", "proto", "src", "dst")
+_MONTHS = ["", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+@dataclass
+class Scan:
+    """What the scanner made of one chunk of n lines (rows: the GOOD lines, in line order).
+
+    status: int8 per line. line: int64 per row, index of its line in the chunk. stamp: int64 per row,
+    by format: rfc3339 Unix microseconds (UTC); rfc3164 the printed digits as MMDDhhmmss (month 1-12,
+    not validated beyond the pattern); dmesg/kmsg microseconds of uptime. spt/dpt: int32, -1 when the
+    line has none. ip_version: int8 (of src). host (empty for dmesg/kmsg), prefix (trimmed), in_if,
+    proto, src, dst (ipaddress compressed form): large_string arrays.
+    """
+
+    status: np.ndarray
+    line: np.ndarray
+    stamp: np.ndarray
+    spt: np.ndarray
+    dpt: np.ndarray
+    ip_version: np.ndarray
+    host: pa.Array
+    prefix: pa.Array
+    in_if: pa.Array
+    proto: pa.Array
+    src: pa.Array
+    dst: pa.Array
+
+
+def line_offsets(data: np.ndarray) -> np.ndarray:
+    """int64 offsets (n + 1, from 0) of the n newline-terminated lines of the uint8 array ``data``."""
+    pointer = ffi.from_buffer("char[]", data)
+    offsets = np.empty(lib.ls_line_ends(pointer, len(data), ffi.NULL) + 1, np.int64)
+    lib.ls_line_ends(pointer, len(data), ffi.from_buffer("int64_t[]", offsets))
+    return offsets
+
+
+def scan(lines: pa.Array, fmt: str) -> Scan:
+    """Scan a large_string array without nulls (lines with or without their newline) read as ``fmt``,
+    a FORMATS key. Never raises for content: the C code bounds every read and write."""
+    n = len(lines)
+    offsets = np.frombuffer(lines.buffers()[1], np.int64)[lines.offset:lines.offset + n + 1]
+    data = lines.buffers()[2]
+    size = int(offsets[-1] - offsets[0]) + 64  # every field of a row is at most its line (+ IPv6 slack)
+    status = np.empty(n, np.int8)
+    columns = {"line": np.empty(n, np.int64), "stamp": np.empty(n, np.int64), "spt": np.empty(n, np.int32),
+               "dpt": np.empty(n, np.int32), "ip_version": np.empty(n, np.int8)}
+    arenas = [np.empty(size, np.uint8) for _ in FIELDS]
+    ends = [np.zeros(n + 1, np.int64) for _ in FIELDS]
+    out = ffi.new("ls_out *")
+    for name, array in columns.items():
+        setattr(out, name, ffi.from_buffer(ffi.typeof(getattr(out, name)), array))
+    for k, (arena, end) in enumerate(zip(arenas, ends, strict=True)):
+        out.arena[k], out.capacity[k] = ffi.from_buffer("char[]", arena), size
+        out.offsets[k] = ffi.from_buffer("int64_t[]", end)
+    rows = lib.ls_scan(ffi.from_buffer("char[]", data) if data is not None else ffi.NULL,
+                       ffi.from_buffer("int64_t[]", offsets), n, FORMATS[fmt],
+                       ffi.from_buffer("int8_t[]", status), out)
+    strings = [pa.LargeStringArray.from_buffers(rows, pa.py_buffer(end[:rows + 1]),
+                                                pa.py_buffer(arena[:end[rows]]))
+               for arena, end in zip(arenas, ends, strict=True)]
+    return Scan(status, *(array[:rows] for array in columns.values()), *strings)
+
+
+def stamps(found: Scan, fmt: str, mtime: datetime, options: SourceOptions) -> pd.Series:
+    """Event times (TS_DTYPE, UTC) of the rows of ``found`` read as ``fmt``, with the time rules of
+    ``headers.STAMP_PARSERS``; NaT where those rules give none (e.g. Feb 30), for the Python path."""
+    if fmt == "rfc3339":
+        return pd.Series(found.stamp.view("datetime64[us]")).dt.tz_localize("UTC")
+    if fmt != "rfc3164":
+        return uptime_us(pd.Series(found.stamp), options)
+    codes, uniques = pd.factorize(found.stamp)
+    month, rest = np.divmod(uniques, 10**8)
+    text = [f"{_MONTHS[m]} {r // 10**6:02d} {r // 10**4 % 100:02d}:{r // 100 % 100:02d}:{r % 100:02d}"
+            for m, r in zip(month.tolist(), rest.tolist(), strict=True)]
+    unique_ts = STAMP_PARSERS["rfc3164"](pd.Series(text, dtype="str"), mtime, options)
+    return pd.Series(unique_ts.array.take(codes), dtype=TS_DTYPE)
