@@ -1,13 +1,18 @@
 """Declares the cffi builder for greylogd._nflog (API mode, compiled at install time, never at import).
 
-Only greylogd/capture/nflog.py imports the result. Constants come from the C headers via `#define NAME ...`
-so they can never drift from the installed libnetfilter_log (SO_RCVBUFFORCE is here because Python's
-socket module does not export it). recv/setsockopt go through Python's socket module on a dup of nflog_fd():
-it already maps errno to exceptions and retries EINTR, so the binding stays libnetfilter_log only.
-nflog_bind_pf/nflog_unbind_pf are deliberately absent: since Linux 3.x the NFLOG target and nft `log group`
-reach nfnetlink_log without them, and they only (re)set the namespace's default logger, which unbind_pf would
-take away from any other tool (ulogd) using it.
+Besides the libnetfilter_log binding it compiles greylogd/capture/capture.c: the one packet parser (C, used
+by the NFLOG callback and by greylogd.capture.packet.parse) and the NFLOG callback that appends one
+fixed-size record per packet (capture.h declares both, and is read verbatim into the cdef so the two cannot
+drift). Only greylogd/capture/ imports the result (nflog.py and packet.py). Constants come from the C
+headers via `#define NAME ...` so they can never drift from the installed libnetfilter_log (SO_RCVBUFFORCE
+is here because Python's socket module does not export it). recv/setsockopt go through Python's socket
+module on a dup of nflog_fd(): it already maps errno to exceptions and retries EINTR, so the binding stays
+libnetfilter_log only. nflog_bind_pf/nflog_unbind_pf are deliberately absent: since Linux 3.x the NFLOG
+target and nft `log group` reach nfnetlink_log without them, and they only (re)set the namespace's default
+logger, which unbind_pf would take away from any other tool (ulogd) using it.
 """
+
+from pathlib import Path
 
 from cffi import FFI
 
@@ -50,10 +55,8 @@ int nflog_get_seq_global(struct nflog_data *nfad, uint32_t *seq);
 int nflog_get_timestamp(struct nflog_data *nfad, struct timeval *tv);
 uint32_t nflog_get_indev(struct nflog_data *nfad);
 uint32_t nflog_get_outdev(struct nflog_data *nfad);
-
-extern "Python" int _greylogd_on_packet(struct nflog_g_handle *, struct nfgenmsg *,
-                                        struct nflog_data *, void *);
 """
+CAPTURE_DIR = Path(__file__).resolve().parent / "greylogd" / "capture"
 
 SOURCE = """
 #include <sys/socket.h>
@@ -61,11 +64,14 @@ SOURCE = """
 #include <netinet/in.h>
 #include <linux/netfilter/nfnetlink_log.h>
 #include <libnetfilter_log/libnetfilter_log.h>
+#include "capture.h"
 """
 
 ffibuilder = FFI()
-ffibuilder.cdef(CDEF)
-ffibuilder.set_source("greylogd._nflog", SOURCE, libraries=["netfilter_log"])
+ffibuilder.cdef(CDEF + (CAPTURE_DIR / "capture.h").read_text())
+ffibuilder.set_source("greylogd._nflog", SOURCE, sources=[str(CAPTURE_DIR / "capture.c")],
+                      include_dirs=[str(CAPTURE_DIR)], libraries=["netfilter_log"],
+                      extra_compile_args=["-O2", "-Wall", "-Wextra"])
 
 if __name__ == "__main__":
     ffibuilder.compile(verbose=True)

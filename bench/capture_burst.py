@@ -1,12 +1,13 @@
 """Capture throughput: SYN bursts through real NFLOG rules, and the pure header parser.
 
 Run as root from the checkout: `PYTHONPATH=. .venv/bin/python bench/capture_burst.py [--sizes 10000 100000]`.
-For each burst size it builds a fresh namespace pair (tests/integration/netns.py), installs
-`ct state new tcp dport 25 counter log group 155`, sends the spoofed SYNs from a raw socket, and prints:
-events read+parsed per CPU second of the capturing process (time inside read_batch: recv, libnetfilter_log
-dispatch, callback copy, parse, ConnectionEvent), the rule counter, received, seq gaps, ENOBUFS reports, the
-final receive buffer, and unaccounted = counter - received - seq_gaps (must be 0). Then it times
-greylogd.capture.packet.parse on the captured samples in tests/data/packets/real.txt.
+For each burst size it builds a fresh namespace pair (tests/integration/netns.py), installs `ct state new tcp
+dport 25 counter log group 155`, sends the spoofed SYNs from a raw socket, and prints: events read+parsed per
+CPU second of the capturing process (time inside read_batch: recv, libnetfilter_log dispatch, the C callback's
+parse into records, the numpy EventBatch), the rule counter, received, seq gaps, ENOBUFS reports, the final
+receive buffer, and unaccounted = counter - received - seq_gaps (must be 0). Then it times
+greylogd.capture.packet.parse (the C parser plus a PacketInfo, NFQUEUE's per-packet path) on the captured
+samples in tests/data/packets/real.txt.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from greylogd.capture.source import EventSource
 from greylogd.commit_thread import ThreadCommits
 from greylogd.daemon_settings import CliOptions, DaemonSettings, load
 from greylogd.errors import GreylogdError
-from greylogd.events import ConnectionEvent
+from greylogd.events import ConnectionEvent, EventBatch
 from greylogd.metrics import Histogram
 from greylogd.privileges import Account, Pidfile, drop_to
 from greylogd.refresher import Clock, Commit, Refresher, SystemClock
@@ -124,7 +124,7 @@ class Daemon:
             log.critical("poll: %s", getattr(exc, "strerror", None) or exc)
             return False
         if log.isEnabledFor(logging.DEBUG):
-            for e in events:
+            for e in events.events():
                 log.debug("packet received: direction = %s, saddr = %s, daddr = %s", e.direction.value, e.src,
                           e.dst)
         self.refresher.add(events)
@@ -189,7 +189,7 @@ class Daemon:
 
     def _keep(self, event: ConnectionEvent) -> bool:
         """NFQUEUE's hook: queue the event before the packet is accepted."""
-        self.refresher.add([event])
+        self.refresher.add(EventBatch.of([event]))
         return True
 
     def _on_commit(self, commit: Commit) -> None:

@@ -21,25 +21,16 @@ logic is testable without sleeping. The refresher never blocks except inside the
 from __future__ import annotations
 
 import itertools
-import socket
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from greylogd.commit_thread import Commits, InlineCommits, Job
-from greylogd.events import ConnectionEvent, IPAddress
+from greylogd.events import EventBatch
 from greylogd.greydb.store import RefreshResult, Store
 from greylogd.spill import Batch, Spill
-
-
-def address_text(host: IPAddress) -> str:
-    """str(host), the spelling greyd's rows and the rest of greylogd use, via inet_ntop (about ten times
-    faster than ipaddress's __str__ at one call per event). inet_ntop's dotted form of IPv4-mapped or
-    -compatible IPv6 addresses is the one case where they differ: those fall back to str()."""
-    text = socket.inet_ntop(socket.AF_INET6 if host.version == 6 else socket.AF_INET, host.packed)
-    return str(host) if host.version == 6 and "." in text else text
 
 
 class Clock(Protocol):
@@ -129,16 +120,21 @@ class Refresher:
         if self.commits is None:
             self.commits = InlineCommits(self.store)
 
-    def add(self, events: Iterable[ConnectionEvent]) -> None:
-        """Count events into the open batch, sealing it whenever it reaches `batch_events`."""
-        for event in events:
+    def add(self, events: EventBatch) -> None:
+        """Count events into the open batch, sealing it whenever it reaches `batch_events` (a read that
+        crosses the bound is split there, so batches keep their size however large reads are)."""
+        start = 0
+        while start < len(events):
             batch = self._open or self._start()
-            key = address_text(event.host)
-            batch.counts[key] = batch.counts.get(key, 0) + 1
-            batch.events += 1
-            batch.oldest = min(batch.oldest, event.ts)
-            batch.event_ts.append(event.ts)
-            self.stats.received += 1
+            part = events[start:start + max(1, self.settings.batch_events - batch.events)]
+            for address, n in part.host_counts().items():
+                batch.counts[address] = batch.counts.get(address, 0) + n
+            stamps = part.timestamps()
+            batch.event_ts += stamps
+            batch.oldest = min(batch.oldest, min(stamps))
+            batch.events += len(part)
+            self.stats.received += len(part)
+            start += len(part)
             if batch.events >= self.settings.batch_events:
                 self._seal()
 

@@ -28,7 +28,7 @@ from netfilterqueue import COPY_PACKET, NetfilterQueue, Packet
 from greylogd.capture.nflog import COPY_RANGE
 from greylogd.capture.packet import parse
 from greylogd.capture.source import CaptureStats
-from greylogd.events import ConnectionEvent, Direction
+from greylogd.events import ConnectionEvent, Direction, EventBatch
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +78,11 @@ class NfqueueSource:
     def stats(self) -> CaptureStats:
         return self._stats
 
-    def read_batch(self) -> list[ConnectionEvent]:
+    def read_batch(self) -> EventBatch:
         """Handle every queued packet now (on_event, then ACCEPT); returns the events on_event refused."""
         self._nfq.run_socket(self._reader)
         returned, self._returned = self._returned, []
-        return returned
+        return EventBatch.of(returned)
 
     def _on_packet(self, packet: Packet) -> None:
         try:

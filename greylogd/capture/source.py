@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from greylogd.events import ConnectionEvent
+from greylogd.events import EventBatch
 
 
 @dataclass
@@ -27,12 +27,13 @@ class CaptureStats:
 
 
 class EventSource(Protocol):
-    """A non-blocking source of ConnectionEvents; the caller owns the loop and polls fileno()."""
+    """A non-blocking source of connection events; the caller owns the loop and polls fileno()."""
 
     def fileno(self) -> int: ...
 
-    def read_batch(self) -> list[ConnectionEvent]:
-        """Drain everything readable now (until EAGAIN) and return it; never blocks."""
+    def read_batch(self) -> EventBatch:
+        """Read what is readable now, until EAGAIN or a bounded number of events (the fd then stays
+        readable, so a level-triggered loop comes back); never blocks."""
         ...
 
     @property

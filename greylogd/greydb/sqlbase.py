@@ -98,14 +98,24 @@ class SqlStore:
         raise NotImplementedError
 
     def refresh_white(self, counts: dict[str, int], now: int, white_expiry: int) -> RefreshResult:
-        """One transaction for the whole batch; see rows.plan_refresh for the rules."""
+        """One transaction for the whole batch; see rows.plan_refresh for the rules.
+
+        An address without an IP row gets greyd's new row (first = pass = now, bcount 0, pcount = n) written
+        straight from the counts: on a busy gateway most addresses of a batch are new, and building an Entry
+        for each was most of the Python time of a commit. Existing rows go through plan_refresh.
+        """
         if not counts:
             return RefreshResult()
+        host = (self.greyd_host,) if self.dialect.with_host else ()
+        expire = now + white_expiry
         with self._write() as cur:
             existing = self._fetch_ip_rows(cur, list(counts))
-            writes, result = plan_refresh(existing, counts, now, white_expiry, self.trapped_to_white)
-            self._put(cur, writes)
-        return result
+            known = {ip: n for ip, n in counts.items() if ip in existing} if existing else {}
+            writes, result = plan_refresh(existing, known, now, white_expiry, self.trapped_to_white)
+            created = tuple(ip for ip in counts if ip not in existing)
+            fresh = [(ip, "", "", "", now, now, expire, 0, counts[ip], *host) for ip in created]
+            self._put(cur, writes, fresh)
+        return RefreshResult(created, result.refreshed, result.trapped_kept)
 
     def add(self, entries: Iterable[Entry]) -> None:
         """greydb -a semantics in one transaction: WHITE/TRAPPED entries are the rows greydb would create and
@@ -152,13 +162,15 @@ class SqlStore:
             rows.extend(cur.fetchall())
         return ip_rows(entry_from_row(row) for row in rows)
 
-    def _put(self, cur: Any, entries: Iterable[Entry]) -> None:
+    def _put(self, cur: Any, entries: Iterable[Entry], fresh: list[tuple[Any, ...]] | None = None) -> None:
+        """Write entries, then `fresh`: entries rows given as put_entry's parameters (greyd_host included)."""
         rows, spamtraps, domains = _split(entries)
         self._executemany(cur, self.sql.put_spamtrap, spamtraps)
         self._executemany(cur, self.sql.put_domain, domains)
         host = (self.greyd_host,) if self.dialect.with_host else ()
         self._executemany(cur, self.sql.put_entry, [(e.ip, e.helo, e.mail_from, e.rcpt_to, e.first, e.pass_,
-                                                     e.expire, e.bcount, e.pcount, *host) for e in rows])
+                                                     e.expire, e.bcount, e.pcount, *host) for e in rows]
+                          + (fresh or []))
 
     @staticmethod
     def _executemany(cur: Any, sql: str, params: list[tuple[Any, ...]]) -> None:

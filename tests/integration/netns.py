@@ -263,11 +263,12 @@ def _capture_main(conn: Connection, groups: dict[int, Direction], delay: float,
             if source.fileno() in ready:
                 time.sleep(delay)
                 start = time.process_time()
-                events += source.read_batch()
+                batch = source.read_batch()
                 cpu += time.process_time() - start
+                events += batch.events()
             if conn.fileno() in ready:
                 command = conn.recv()
-                events += source.read_batch()
+                events += source.read_batch().events()
                 conn.send((events, source.stats, cpu) if command == "stop" else source.stats)
                 if command == "stop":
                     return

@@ -66,7 +66,7 @@ def _gateway(conn: Connection, answers: list[str] | None) -> None:
         conn.send("ready")
         while not conn.poll(0):
             if select.select([source], [], [], 0.05)[0]:
-                out.returned += source.read_batch()
+                out.returned += source.read_batch().events()
             _accept_all(listener, out)
         out.received, out.malformed, out.unrecorded = (source.stats.received, source.stats.malformed,
                                                        source.unrecorded)

@@ -10,6 +10,7 @@ import sqlite3
 import pytest
 
 from greylogd.commit_thread import Job, ThreadCommits
+from greylogd.events import EventBatch
 from greylogd.greydb.sqlite import SqliteStore
 from greylogd.refresher import MERGE_BATCHES, Refresher, RefresherSettings, SystemClock
 from greylogd.spill import Spill
@@ -85,7 +86,7 @@ def test_refresher_on_the_thread_commits_a_backlog_merged_and_exactly_once(store
                           commits=commits)
     try:
         sent = [event(f"198.51.100.{i % 37 + 1}") for i in range(500)]
-        refresher.add(sent)  # 50 sealed batches queue before the first tick
+        refresher.add(EventBatch.of(sent))  # 50 sealed batches queue before the first tick
         while refresher.pending_events:
             refresher.tick()
             select.select([commits.fileno()], [], [], 1)

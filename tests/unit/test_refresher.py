@@ -14,9 +14,9 @@ from ipaddress import ip_address
 import pytest
 
 from greylogd.errors import StoreError
-from greylogd.events import ConnectionEvent, Direction
+from greylogd.events import ConnectionEvent, Direction, EventBatch
 from greylogd.greydb.store import RefreshResult
-from greylogd.refresher import Commit, Refresher, RefresherSettings, address_text
+from greylogd.refresher import Commit, Refresher, RefresherSettings
 from greylogd.spill import Batch, Spill
 
 
@@ -71,7 +71,8 @@ def parts(tmp_path):
 
 def test_batch_flushes_after_flush_ms_and_dedups_addresses(parts):
     refresher, store, clock, _spill, commits = parts
-    refresher.add([event("203.0.113.7"), event("203.0.113.7"), event("2001:db8:2::5", Direction.OUTBOUND)])
+    refresher.add(EventBatch.of([event("203.0.113.7"), event("203.0.113.7"),
+                                 event("2001:db8:2::5", Direction.OUTBOUND)]))
     assert refresher.next_deadline() == pytest.approx(100.2)
     clock.mono = 100.19
     refresher.tick()
@@ -85,7 +86,7 @@ def test_batch_flushes_after_flush_ms_and_dedups_addresses(parts):
 
 def test_batch_seals_at_batch_events(parts):
     refresher, store, _clock, _spill, _commits = parts
-    refresher.add([event(f"203.0.113.{i}") for i in range(1, 6)])
+    refresher.add(EventBatch.of([event(f"203.0.113.{i}") for i in range(1, 6)]))
     refresher.tick()
     assert [c[0] for c in store.calls] == [{f"203.0.113.{i}": 1 for i in range(1, 5)}]
     assert refresher.pending_events == 1
@@ -94,7 +95,7 @@ def test_batch_seals_at_batch_events(parts):
 def test_failed_batch_is_retried_whole_with_capped_exponential_backoff(parts):
     refresher, store, clock, _spill, _commits = parts
     store.fail = 5
-    refresher.add([event("203.0.113.1")] * 4)
+    refresher.add(EventBatch.of([event("203.0.113.1")] * 4))
     attempts = []
     for _ in range(6):
         refresher.tick()
@@ -110,7 +111,7 @@ def test_memory_bound_spills_to_journal_and_commits_everything_once(parts):
     refresher, store, clock, spill, _commits = parts
     store.fail = 1
     sent = [event(f"198.51.100.{i % 13 + 1}") for i in range(40)]
-    refresher.add(sent)
+    refresher.add(EventBatch.of(sent))
     refresher.tick()  # first batch fails: everything else queues
     assert len(spill) == 9 and refresher.stats.spilled_events == 36  # one 4-address batch fits in 6
     clock.mono = refresher.next_deadline()
@@ -124,8 +125,8 @@ def test_memory_bound_spills_to_journal_and_commits_everything_once(parts):
 def test_spilled_batches_survive_a_restart_and_are_replayed(parts, tmp_path):
     refresher, store, clock, spill, _commits = parts
     store.fail = 100
-    refresher.add([event("203.0.113.9")] * 3 + [event("203.0.113.10")])
-    refresher.add([event("203.0.113.11")] * 2)
+    refresher.add(EventBatch.of([event("203.0.113.9")] * 3 + [event("203.0.113.10")]))
+    refresher.add(EventBatch.of([event("203.0.113.11")] * 2))
     refresher.shutdown(deadline_s=1)
     assert len(spill) == 2 and store.pcount == {}
     spill.close()
@@ -153,7 +154,7 @@ def test_torn_journal_line_is_skipped_and_done_records_retire_batches(tmp_path):
 
 def test_shutdown_commits_open_batch_when_store_works(parts):
     refresher, store, _clock, spill, _commits = parts
-    refresher.add([event("192.0.2.77")])
+    refresher.add(EventBatch.of([event("192.0.2.77")]))
     refresher.shutdown(deadline_s=1)
     assert store.pcount == {"192.0.2.77": 1} and len(spill) == 0
 
@@ -161,7 +162,7 @@ def test_shutdown_commits_open_batch_when_store_works(parts):
 def test_nothing_is_committed_while_backing_off(parts):
     refresher, store, clock, _spill, _commits = parts
     store.fail = 1
-    refresher.add([event("192.0.2.8")] * 4)
+    refresher.add(EventBatch.of([event("192.0.2.8")] * 4))
     refresher.tick()
     clock.mono += 0.5
     refresher.tick()
@@ -170,5 +171,21 @@ def test_nothing_is_committed_while_backing_off(parts):
 
 @pytest.mark.parametrize("text", ["203.0.113.7", "2001:db8:2::a", "::", "2001:db8::1:0:0:1", "::ffff:1.2.3.4",
                                   "::1.2.3.4", "fe80::1"])
-def test_address_text_is_pythons_spelling(text):
-    assert address_text(ip_address(text)) == str(ip_address(text))
+def test_batch_keys_are_pythons_spelling_of_inet_ntop_text(text):
+    """Capture writes addresses as inet_ntop does (dotted for IPv4-mapped/-compatible IPv6); greyd's rows and
+    the rest of greylogd use str() of the address."""
+    host = ip_address(text)
+    ntop = socket.inet_ntop(socket.AF_INET6 if host.version == 6 else socket.AF_INET, host.packed)
+    rows = EventBatch.of([event(text), event(text, Direction.OUTBOUND)]).rows
+    rows["src"][0] = rows["dst"][1] = ntop.encode()
+    assert EventBatch(rows).host_counts() == {str(host): 2}
+
+
+def test_a_read_larger_than_a_batch_is_split_at_batch_events(parts):
+    refresher, store, _clock, _spill, commits = parts
+    refresher.add(EventBatch.of([event(f"192.0.2.{i % 3 + 1}", ts=1_700_000_000.0 + i) for i in range(10)]))
+    assert refresher.pending_events == 10 and refresher.stats.received == 10
+    refresher.tick()  # the two sealed batches of 4 go in one commit, merged
+    assert [c[0] for c in store.calls] == [{"192.0.2.1": 3, "192.0.2.2": 3, "192.0.2.3": 2}]
+    assert commits[0].batch.event_ts == [1_700_000_000.0 + i for i in range(8)]
+    assert refresher.pending_events == 2 and refresher.stats.committed_batches == 2
