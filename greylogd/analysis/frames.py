@@ -23,18 +23,20 @@ TS_DTYPE = "datetime64[us, UTC]"
 STR = "str"
 INT = "Int64"
 
+# a week of a busy gateway is millions of rows: repeated text is categorical (1 byte a row instead of 10
+# to 30) and ports and IP versions take the smallest integer that holds them (2 and 1 bytes + a mask)
 CONNECTIONS: dict[str, str] = {
-    "ts": TS_DTYPE,      # event time (kernel time of the LOG line), UTC
-    "host": STR,         # syslog/journald host name of the gateway that logged it
-    "prefix": STR,       # LOG prefix, surrounding whitespace trimmed, e.g. "[GREYD WHITED]"
-    "category": STR,     # trusted, greylisted, fallthrough, jailed, outbound, other (see CATEGORIES)
-    "src": STR,          # source address, ipaddress compressed form
-    "dst": STR,          # destination address (pre-DNAT in the nat table), compressed form
-    "spt": INT,          # TCP/UDP source port; <NA> for ICMP, fragments, truncated headers
-    "dpt": INT,          # TCP/UDP destination port; <NA> as spt
-    "proto": STR,        # PROTO= value as the kernel prints it: TCP, UDP, ICMP, ICMPv6, or a number
-    "ip_version": INT,   # 4 or 6
-    "in_if": STR,        # IN= interface; "" for locally generated (OUTPUT) packets
+    "ts": TS_DTYPE,          # event time (kernel time of the LOG line), UTC
+    "host": "category",      # syslog/journald host name of the gateway that logged it
+    "prefix": "category",    # LOG prefix, surrounding whitespace trimmed, e.g. "[GREYD WHITED]"
+    "category": "category",  # trusted, greylisted, fallthrough, jailed, outbound, other (see CATEGORIES)
+    "src": STR,              # source address, ipaddress compressed form
+    "dst": STR,              # destination address (pre-DNAT in the nat table), compressed form
+    "spt": "UInt16",         # TCP/UDP source port; <NA> for ICMP, fragments, truncated headers
+    "dpt": "UInt16",         # TCP/UDP destination port; <NA> as spt
+    "proto": "category",     # PROTO= value as the kernel prints it: TCP, UDP, ICMP, ICMPv6, or a number
+    "ip_version": "UInt8",   # 4 or 6
+    "in_if": "category",     # IN= interface; "" for locally generated (OUTPUT) packets
 }
 CONNECTIONS_COLUMNS = list(CONNECTIONS)
 
@@ -124,3 +126,17 @@ def typed(frame: pd.DataFrame, dtypes: dict[str, str]) -> pd.DataFrame:
 def empty(dtypes: dict[str, str]) -> pd.DataFrame:
     """The zero-row frame with these columns and dtypes."""
     return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in dtypes.items()})
+
+
+def concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """pd.concat (index reset) that keeps plain ``category`` columns categorical: pandas would turn
+    categoricals with different categories into object. Each such column gets the union of the parts'
+    categories, sorted, which is what ``astype("category")`` of the whole column gives."""
+    for name, dtype in parts[0].dtypes.items():
+        if isinstance(dtype, pd.CategoricalDtype) and not dtype.ordered:
+            cats = [part[name].cat.categories for part in parts]
+            if any(not c.equals(cats[0]) or c.dtype != cats[0].dtype for c in cats):
+                union = pd.Index(sorted(set().union(*cats)), dtype="str")
+                parts = [part.assign(**{name: part[name].cat.set_categories(union)}) for part in parts]
+    return pd.concat(parts, ignore_index=True)
+

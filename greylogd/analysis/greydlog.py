@@ -251,19 +251,9 @@ def _combine(parts: list[_Parsed], columns: tuple[str, ...]) -> GreydlogResult:
     """One result from per-chunk parts: concatenated, sorted by time (stable; a log in time order is
     not sorted again)."""
     dtypes = {name: frames.GREYD_EVENTS[name] for name in columns}
-    events = _concat([frames.empty(dtypes), *(p.events for p in parts)], dtypes)
+    events = frames.concat([frames.empty(dtypes), *(p.events for p in parts)])
     if not events["ts"].is_monotonic_increasing:
         events = events.sort_values("ts", kind="stable", ignore_index=True)
     bad = pd.concat([frames.empty(frames.BAD_LINES), *(p.bad for p in parts)], ignore_index=True)
     return GreydlogResult(events, frames.typed(bad, frames.BAD_LINES), sum(p.lines for p in parts),
                           sum(p.skipped for p in parts))
-
-
-def _concat(parts: list[pd.DataFrame], dtypes: dict[str, object]) -> pd.DataFrame:
-    """pd.concat that keeps ``category`` columns categorical: every part gets the union of the parts'
-    categories, sorted, which is what ``astype("category")`` of the whole column would give."""
-    for name, dtype in dtypes.items():
-        if isinstance(dtype, str) and dtype == "category":
-            union = pd.Index(sorted(set().union(*(part[name].cat.categories for part in parts))), dtype="str")
-            parts = [part.assign(**{name: part[name].cat.set_categories(union)}) for part in parts]
-    return pd.concat(parts, ignore_index=True)

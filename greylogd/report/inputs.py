@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import pandas as pd
@@ -32,6 +33,9 @@ from greylogd.greydb.sqlite import SqliteStore
 from greylogd.ledger import Ledger
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+LEDGER_SLICE = pd.Timedelta(hours=6)
+# tuples columns with few distinct values (recipients are local, outcomes four): categorical
+COMPACT_TUPLES = ["to", "sender_domain", "rcpt_domain", "outcome"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +87,18 @@ def _changed(path: Path) -> pd.Timestamp:
 
 
 def _ledger_tuples(path: Path, period: Period) -> pd.DataFrame:
+    """The ledger's tuples first seen in the period and the one before, read LEDGER_SLICE at a time and
+    made compact (COMPACT_TUPLES categorical) slice by slice: the ledger hands rows over as Python
+    objects, several times the frame's size, so reading a busy week at once would need gigabytes.
+    Each slice is its own read transaction; a tuple belongs to exactly one slice (by first)."""
     if not path.exists():
         raise InputError(f"{path}: ledger not found")
+    start, end = period.previous().start, period.end
+    edges = [*pd.date_range(start, end, freq=LEDGER_SLICE, inclusive="left"), end]
     with Ledger(path) as ledger:
-        return ledger.read_tuples(period.previous().start, period.end)
+        parts = [ledger.read_tuples(a, b).astype(dict.fromkeys(COMPACT_TUPLES, "category"))
+                 for a, b in pairwise(edges)]
+    return frames.concat(parts)
 
 
 def load_inputs(sources: Sources, period: Period, event_columns: Sequence[str] | None = None) -> Inputs:
