@@ -9,14 +9,17 @@ database (batch_events 1000, flush_ms 50 as in the test harness), lets the sende
 IPv6 neighbour entry (else the first packets wait ~2 s for it and arrive as one burst), sends one SYN from
 each of N distinct IPv6 sources (2001:db8:2::/64: the IPv4 documentation ranges hold too few addresses)
 and waits until the database holds as many pcount increments as the rule counted. It prints:
-- committed/s: rule-counted events / seconds from the first SYN sent to the last commit seen;
+- committed/s: rule-counted events / seconds from the first SYN sent to the last commit seen (polled every
+  50 ms), so a paced run cannot show more than its send rate;
 - latency p50/p99: event (kernel timestamp, else receive time) to commit, from the daemon's Prometheus
   histogram (scraped inside the namespace), reported as the histogram bucket bound holding the quantile;
 - lost: rule counter - pcount sum in the database (must be 0); kernel drops: NFLOG sequence gaps;
-- store transaction p50/p99 (one batch of up to 1000 addresses, fsync'd by SQLite), and the machine's
-  1-minute load average, which explains most of the spread between runs;
-- peak RSS: VmHWM of the daemon process; daemon CPU: its user+system seconds, a figure that does not
-  depend on how busy the rest of the machine is (committed/s does: the sender shares the CPUs).
+- store transaction p50/p99 (one commit on the writer thread: a batch of up to 1000 addresses, or up to 16
+  of them merged when a backlog formed; fsync'd by SQLite), and the machine's 1-minute load average, which
+  explains most of the spread between runs;
+- peak RSS: VmHWM of the daemon process, and its RSS at READY (what imports and setup cost before any
+  event); daemon CPU: its user+system seconds from READY to the last commit, a figure that does not depend
+  on how busy the rest of the machine is (committed/s does: the sender shares the CPUs).
 """
 
 from __future__ import annotations
@@ -44,13 +47,13 @@ def _send_paced(conn: Connection, packets: list[bytes], rate: int | None) -> Non
 
     sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
     step = len(packets) if rate is None else max(1, rate // 100)
-    start = time.perf_counter()
+    start = time.monotonic()  # CLOCK_MONOTONIC: comparable with the parent's readings
     for n, first in enumerate(range(0, len(packets), step)):
         if rate is not None:
-            time.sleep(max(0.0, start + n * 0.01 - time.perf_counter()))
+            time.sleep(max(0.0, start + n * 0.01 - time.monotonic()))
         for pkt in packets[first:first + step]:
             sock.sendto(pkt, (socket.inet_ntop(socket.AF_INET6, pkt[24:40]), 0))
-    conn.send(time.perf_counter() - start)
+    conn.send((start, time.monotonic() - start))
 
 
 def _scrape(conn: Connection) -> None:
@@ -104,9 +107,9 @@ def run(count: int, rate: int | None) -> None:
             resolve_neighbour(pair)
             packets = syn_packets(sources, str(pair.gateway.v6), 25, [40000])
             with site.daemon(pair.gateway) as daemon:
-                cpu_at_ready, start = cpu_seconds(daemon.pid), time.monotonic()
+                cpu_at_ready, ready_kb = cpu_seconds(daemon.pid), int(daemon.status()["VmRSS"].split()[0])
                 with in_netns(pair.sender, _send_paced, packets, rate, timeout=300) as child:
-                    send_seconds = child.conn.recv()
+                    start, send_seconds = child.conn.recv()
                 done = wait_committed(site, pair.gateway)
                 with in_netns(pair.gateway, _scrape) as child:
                     text = child.conn.recv()
@@ -122,7 +125,8 @@ def run(count: int, rate: int | None) -> None:
         print(f"{count:>7} SYNs, {label:>15} (sent in {send_seconds:.2f} s): "
               f"{committed / (done - start):>8,.0f} committed/s | latency p50 <= {p50 * 1000:g} ms, "
               f"p99 <= {p99 * 1000:g} ms | counted {counted} committed {committed} "
-              f"lost {counted - committed} kernel drops {drops} | peak RSS {peak_kb / 1024:.1f} MB | "
+              f"lost {counted - committed} kernel drops {drops} | peak RSS {peak_kb / 1024:.1f} MB "
+              f"({ready_kb / 1024:.1f} MB at READY) | "
               f"daemon CPU {cpu:.2f} s after READY ({committed / cpu:,.0f} events/CPU-s) | store transaction "
               f"p50 <= {store50 * 1000:g} ms p99 <= {store99 * 1000:g} ms | "
               f"load average {os.getloadavg()[0]:.1f}")

@@ -14,10 +14,20 @@ from multiprocessing.connection import Connection
 
 import pytest
 
-from greylogd.capture.nflog import NflogSource
+from greylogd.capture.nflog import READ_EVENTS, NflogSource
 from greylogd.capture.source import CaptureStats
 from greylogd.events import ConnectionEvent, Direction
-from tests.integration.netns import SENTINEL, Pair, connect, in_netns, netns_pair, nflog_capture, syn_burst
+from tests.integration.netns import (
+    SENTINEL,
+    Pair,
+    connect,
+    in_netns,
+    netns_pair,
+    nflog_capture,
+    send_raw,
+    syn_burst,
+    syn_packets,
+)
 
 pytestmark = pytest.mark.root
 GROUPS = {155: Direction.INBOUND, 255: Direction.OUTBOUND}
@@ -147,3 +157,33 @@ def test_group_taken_by_another_listener_fails_clearly(pair: Pair) -> None:
                                      " (the kernel says EPERM both without CAP_NET_ADMIN and when another"
                                      " process (greyd's greylogd, ulogd) already listens on the group)")
         assert child.conn.recv() == 0
+
+
+def test_a_backlog_is_returned_in_reads_of_at_most_read_events(pair: Pair) -> None:
+    """6000 SYNs queued before the first read: read_batch stops after READ_EVENTS packets (plus the rest of
+    the datagram it was dispatching), so the daemon's loop regains control with a bounded batch; every
+    counted packet is still returned exactly once, in order."""
+    pair.gateway.nft(NFT_RULES)
+
+    def read_later(conn: Connection) -> None:
+        with NflogSource({155: Direction.INBOUND}, timeout=1) as source:
+            conn.send("ready")
+            conn.recv()  # the burst has been sent
+            time.sleep(0.5)  # longer than the kernel's flush timeout (1/100 s)
+            batches = []
+            while len(batch := source.read_batch()):
+                batches.append(batch)
+            conn.send(([len(b) for b in batches], [int(p) for b in batches for p in b.rows["sport"]],
+                       source.stats))
+
+    ports = range(20000, 26000)
+    with in_netns(pair.gateway, read_later) as child:
+        assert child.conn.recv() == "ready"
+        send_raw(pair.sender, syn_packets(["203.0.113.9"], str(pair.gateway.v4), 25, ports))
+        child.conn.send("sent")
+        sizes, sports, stats = child.conn.recv()
+    counted = _counter(pair)()  # the veth backlog may drop a few before netfilter, never many
+    assert counted > READ_EVENTS + 1000
+    assert len(sizes) >= 2 and READ_EVENTS <= sizes[0] < counted
+    assert len(sports) == counted and sports == sorted(set(sports))  # each once, in order
+    assert (stats.received, stats.seq_gaps, stats.malformed) == (counted, 0, 0)
