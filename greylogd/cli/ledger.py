@@ -49,8 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-f", dest="config", default=daemon_settings.DEFAULT_CONFIG, metavar="CONFIG",
                         help=f"greyd.conf (default {daemon_settings.DEFAULT_CONFIG})")
     parser.add_argument("--ledger", metavar="PATH", help="ledger file (overrides greylogd.ledger)")
-    parser.add_argument("--retention-days", type=int, default=400, metavar="DAYS",
-                        help="keep closed tuples first seen within DAYS (default 400)")
+    parser.add_argument("--retention-days", type=int, metavar="DAYS",
+                        help="keep closed tuples DAYS days, 0 = forever (default greyd.conf)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print each poll's counts")
     return parser
 
@@ -60,18 +60,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format=f"{PROG}: %(message)s")
-    if args.retention_days < 1:
-        parser.error(f"--retention-days must be at least 1, not {args.retention_days}")
+    if args.retention_days is not None and args.retention_days < 0:
+        parser.error(f"--retention-days must be 0 (forever) or more, not {args.retention_days}")
     try:
         settings, _ = daemon_settings.load(daemon_settings.CliOptions(config=args.config))
         interval = _interval(settings.own.ledger_interval)
+        retention = settings.own.ledger_retention_days if args.retention_days is None else args.retention_days
     except GreylogdError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
     store = LazyStore(settings)
     path = args.ledger or settings.own.ledger or DEFAULT_LEDGER
     try:
-        with Ledger(path, retention_days=args.retention_days, white_expiry=settings.white_expiry) as ledger:
+        with Ledger(path, retention_days=retention, white_expiry=settings.white_expiry) as ledger:
             return _once(ledger, store) if args.once else _loop(ledger, store, interval)
     except GreylogdError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
@@ -96,8 +97,15 @@ def _once(ledger: Ledger, store: Store) -> int:
     """One poll and a prune; errors propagate as GreylogdError (exit 1)."""
     now = int(time.time())
     _report(ledger.poll(store, now))
-    ledger.prune(now)
+    _prune(ledger, now)
     return 0
+
+
+def _prune(ledger: Ledger, now: int) -> None:
+    """Prune unless the retention is 0 (keep forever), logging what went."""
+    if ledger.retention_days > 0:
+        log.info("pruned %d closed tuples first seen more than %d days ago", ledger.prune(now),
+                 ledger.retention_days)
 
 
 def _loop(ledger: Ledger, store: Store, interval: int) -> int:
@@ -111,7 +119,7 @@ def _loop(ledger: Ledger, store: Store, interval: int) -> int:
         try:
             _report(ledger.poll(store, int(time.time())))
             if started >= next_prune:
-                ledger.prune(int(time.time()))
+                _prune(ledger, int(time.time()))
                 next_prune = started + PRUNE_EVERY_S
         except GreylogdError as exc:
             log.warning("poll failed, retrying in %d s: %s", interval, exc)

@@ -71,6 +71,24 @@ def test_ledger_option_overrides_the_config(tmp_path: Path) -> None:
     sim.close()
 
 
+@pytest.mark.parametrize(("greylogd", "argv", "kept"), [
+    ("\n    ledger_retention_days = 5", [], 0),                     # the daemon's key is the default
+    ("\n    ledger_retention_days = 5", ["--retention-days", "0"], 1),  # 0 keeps forever
+    ("", ["--retention-days", "20"], 1),
+])
+def test_retention_comes_from_the_config_unless_given(tmp_path: Path, greylogd: str, argv: list[str],
+                                                       kept: int) -> None:
+    conf, sim, now = write_conf(tmp_path, greylogd), GreydSim(tmp_path / "greyd"), int(time.time())
+    sim.grey(*A, now - 10 * 86400)
+    sim.grey(*A, now - 10 * 86400 + 2000)
+    assert main(["--once", "-f", str(conf), *argv]) == 0     # seen open
+    sim.scan(now)
+    assert main(["--once", "-f", str(conf), *argv]) == 0     # closed, then pruned or kept
+    with Ledger(tmp_path / "lib" / "ledger.sqlite") as ledger:
+        assert len(ledger.read_tuples(0, 2**40)) == kept
+    sim.close()
+
+
 @pytest.mark.parametrize(("line", "message"), [
     ('\n    ledger_interval = "20"',
      "greyd.conf:11:5: greylogd.ledger_interval must be an integer, not '20'"),
@@ -109,9 +127,10 @@ def test_without_once_it_polls_every_interval_until_sigterm(tmp_path: Path) -> N
                              f"sys.exit(main(['-v', '-f', {str(conf)!r}]))"],
                             stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
-    lines = [proc.stderr.readline(), proc.stderr.readline()]
+    lines = [proc.stderr.readline() for _ in range(3)]
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
     assert lines == ["greylogd ledger: new 1, retried 0, promoted 0, expired 0, trapped 0, pending 1\n",
+                     "greylogd ledger: pruned 0 closed tuples first seen more than 90 days ago\n",
                      "greylogd ledger: new 0, retried 0, promoted 0, expired 0, trapped 0, pending 1\n"]
     sim.close()

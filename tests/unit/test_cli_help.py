@@ -34,8 +34,8 @@ def test_greylogd_help_lists_every_flag_the_ledger_command_and_every_own_key(cap
                                                          "the CLI wins over the file):")]
     listed = [line.split()[0].rstrip(",") for line in commands if line.startswith(" " * 24 + "-")]
     assert listed == [action.option_strings[0] for action in ledger_cli._parser()._actions]
-    assert "                        --retention-days DAYS   keep closed tuples first seen within DAYS " \
-           "(default 400)" in commands
+    assert "                        --retention-days DAYS   keep closed tuples DAYS days, 0 = forever " \
+           "(default greyd.conf)" in commands
     keys = [line.split()[0] for line in lines if line.startswith("    ") and not line.startswith("     ")]
     assert keys == [f.name for f in fields(OwnSettings)]
     assert ("    ledger_retention_days  days closed ledger tuples are kept, pruned once a day (0 = forever; "
