@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -23,9 +24,10 @@ from types import TracebackType
 import pandas as pd
 
 from greylogd.greydb.store import Entry, Store
-from greylogd.ledger.diff import Diff, diff
+from greylogd.ledger.diff import Changes, Diff, diff, diff_changes
 from greylogd.ledger.frame import retries_frame, tuples_frame, unix_bound
-from greylogd.ledger.model import Outcome, TupleState
+from greylogd.ledger.model import Outcome
+from greylogd.ledger.opentuples import OpenTuples
 from greylogd.ledger.postgres import PostgresLedgerDB, is_dsn
 from greylogd.ledger.sql import LedgerDB
 from greylogd.ledger.sqlite import SqliteLedgerDB
@@ -74,7 +76,7 @@ class Ledger:
         self._db: LedgerDB = PostgresLedgerDB(where) if is_dsn(where) else SqliteLedgerDB(where, busy_timeout)
         # The open tuples after the last poll this object applied, tagged with the stored generation it
         # produced: reused while no other process has polled in between (saves reloading them every poll).
-        self._open: tuple[int, list[TupleState]] | None = None
+        self._open: tuple[int, OpenTuples] | None = None
 
     def __enter__(self) -> Ledger:
         return self
@@ -96,18 +98,33 @@ class Ledger:
         return self.observe(entries, now + int(time.monotonic() - started))
 
     def observe(self, entries: list[Entry], now: int) -> PollResult:
-        """Record a snapshot of greyd's rows read at `now` (Unix s); the demo simulator calls it directly."""
+        """Record a whole snapshot of greyd's rows read at `now` (Unix s)."""
+        return self._record(now, lambda opened, since: diff(opened, entries, now, since, self.white_expiry))
+
+    def observe_changes(self, changes: Changes, now: int) -> PollResult:
+        """Record greyd's rows at `now` (Unix s) given as what changed since the snapshot of the last poll
+        stored in this ledger (diff.Changes): for a caller that drives greyd itself and knows every write,
+        like the demo. The same rows are written as observe() of the whole snapshot would write."""
+        return self._record(now, lambda opened, since: diff_changes(opened, changes, now, since,
+                                                                    self.white_expiry))
+
+    def _record(self, now: int, compare: Callable[[OpenTuples, int | None], Diff]) -> PollResult:
+        """One poll in one write transaction: diff against the stored open tuples, apply, move last_poll."""
         with self._db.write() as cur:
             last, generation = self._db.position(cur)
             if last is not None and now < last:
                 log.warning("ledger: snapshot at %d is older than the last poll at %d, skipped", now, last)
                 return PollResult(observed_at=now, skipped=True)
-            cached = self._open is not None and self._open[0] == generation
-            opened = self._open[1] if self._open is not None and cached else self._db.load_open(cur)
-            changes = diff(opened, entries, now, last, self.white_expiry)
+            opened = self._open[1] if self._open is not None and self._open[0] == generation else None
+            if opened is None:
+                opened = OpenTuples(self._db.load_open(cur))
+            self._open = None  # until this poll is stored: the in-place update below is not transactional
+            count = len(opened)
+            changes = compare(opened, last)
             self._db.apply(cur, changes, now)
-        self._open = (generation + 1, changes.open_after(opened))
-        return PollResult.of(changes, len(opened), now)
+            changes.apply_to(opened)
+        self._open = (generation + 1, opened)
+        return PollResult.of(changes, count, now)
 
     def read_tuples(self, start: int | datetime | pd.Timestamp,
                     end: int | datetime | pd.Timestamp) -> pd.DataFrame:

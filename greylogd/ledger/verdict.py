@@ -36,7 +36,7 @@ at most one poll interval earlier (`since` is the previous poll, when every vani
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from greylogd.greydb.store import Entry, Kind
@@ -72,7 +72,8 @@ class Interval:
         return scan if self.since <= scan <= self.now else None
 
 
-def close_vanished(vanished: Iterable[TupleState], rows: dict[str, Entry], interval: Interval) -> Verdicts:
+def close_vanished(vanished: Iterable[TupleState], rows: Mapping[str, Entry],
+                   interval: Interval) -> Verdicts:
     """Decide the outcome of every vanished tuple, one IP at a time (rules in the module docstring)."""
     by_ip: dict[str, list[TupleState]] = defaultdict(list)
     for state in vanished:

@@ -12,6 +12,7 @@ from dataclasses import replace
 from greylogd.greydb.store import Entry, Kind
 from greylogd.ledger.diff import diff, entry_key
 from greylogd.ledger.model import Closed, Outcome, Retry, TupleState
+from greylogd.ledger.opentuples import OpenTuples
 
 GREY_EXPIRY = 14400
 T0 = 1_700_000_000
@@ -187,7 +188,9 @@ def test_trapped_row_marks_open_and_new_tuples_and_closes_them_as_trapped() -> N
     out = diff([state(open_entry, T0 + 5)], [open_entry, new_entry, trapped(T0 + 30)], T0 + 45, T0 + 25)
     assert out.changed == [state(open_entry, T0 + 5, trapped_at=T0 + 45)]
     assert out.new == [state(new_entry, T0 + 45, trapped_at=T0 + 45)]
-    later = diff(out.open_after([state(open_entry, T0 + 5)]), [], T0 + GREY_EXPIRY + 40, T0 + 45)
+    opened = OpenTuples([state(open_entry, T0 + 5)])
+    out.apply_to(opened)
+    later = diff(opened, [], T0 + GREY_EXPIRY + 40, T0 + 45)
     assert [(c.outcome, c.outcome_ts) for c in later.closed] == [(Outcome.TRAPPED, T0 + 45)] * 2
 
 

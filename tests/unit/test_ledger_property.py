@@ -1,4 +1,6 @@
-"""Property: the ledger's outcomes equal greyd's ground truth, whatever greyd did between two polls.
+"""Property: the ledger's outcomes equal greyd's ground truth, whatever greyd did between two polls, and
+a ledger fed the changes between polls (Ledger.observe_changes, the demo's path) writes what one fed whole
+snapshots (Ledger.observe, the daemon's path) writes.
 
 Random greyd activity (greylisted RCPTs and retries, singly or two recipients at once so that one scan
 promotes two tuples of an IP; spamtrap hits; four client IPs; WHITE rows expiring after 300 s so that IPs
@@ -80,9 +82,10 @@ def schedule(ops: list[tuple[str, int, int, int, int]]) -> dict[int, list[tuple[
 
 
 def run(ops: list[tuple[str, int, int, int, int]], ledger: Ledger, poll_every: int,
-        scan_phase: int) -> Oracle:
+        scan_phase: int, follower: Ledger) -> Oracle:
     """Second by second: greyd's scan (every 60 s at `scan_phase`), then a ledger poll (every `poll_every`
-    s, right after each scan when that is 60), then the operations of that second."""
+    s, right after each scan when that is 60), then the operations of that second. `ledger` observes
+    whole snapshots, `follower` the same polls as the changes since the previous one."""
     db, oracle, todo = GreydDB(PARAMS), Oracle(), schedule(ops)
     now = T0
     while todo or oracle.live:
@@ -90,6 +93,7 @@ def run(ops: list[tuple[str, int, int, int, int]], ledger: Ledger, poll_every: i
             oracle.scan(db.scan(now), now)
         if (now - T0) % poll_every == (scan_phase if poll_every == SCAN else 0):
             ledger.observe(db.snapshot(), now)
+            follower.observe_changes(db.changes(), now)
             oracle.poll(db, now)
         for kind, ip, rcpt in todo.pop(now, []):
             if kind == "trap":
@@ -102,16 +106,24 @@ def run(ops: list[tuple[str, int, int, int, int]], ledger: Ledger, poll_every: i
     return oracle
 
 
+def _rows(frame: pd.DataFrame) -> list[tuple[object, ...]]:
+    """A frame's rows in a canonical order (ids, hence the order of equal `first`s, may differ)."""
+    return sorted(frame.astype(str).itertuples(index=False, name=None))
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=OPS, timing=st.sampled_from([(SCAN, 0), (20, 10)]))
 def test_outcomes_match_greyds_ground_truth(tmp_path_factory: object,
                                             ops: list[tuple[str, int, int, int, int]],
                                             timing: tuple[int, int]) -> None:
     """Polled right after each scan, or every 20 s with greyd's scans 10 s out of phase (as in the demo)."""
-    path = Path(tmp_path_factory.mktemp("ledger")) / "ledger.sqlite"  # type: ignore[attr-defined]
-    with Ledger(path, white_expiry=PARAMS.white_expiry) as ledger:
-        oracle = run(ops, ledger, *timing)
+    folder = Path(tmp_path_factory.mktemp("ledger"))  # type: ignore[attr-defined]
+    with (Ledger(folder / "full.sqlite", white_expiry=PARAMS.white_expiry) as ledger,
+          Ledger(folder / "changes.sqlite", white_expiry=PARAMS.white_expiry) as follower):
+        oracle = run(ops, ledger, *timing, follower)
         frame = ledger.read_tuples(0, 2**40)
+        assert _rows(follower.read_tuples(0, 2**40)) == _rows(frame)
+        assert _rows(follower.read_retries(0, 2**40)) == _rows(ledger.read_retries(0, 2**40))
     got = {(ip, to, int(first.timestamp())): (outcome, None if pd.isna(ts) else int(ts.timestamp()))
            for ip, to, first, outcome, ts in zip(frame["ip"], frame["to"], frame["first"], frame["outcome"],
                                                  frame["outcome_ts"], strict=True)}
