@@ -80,8 +80,12 @@ EVENT_COLUMNS = ["ts", "kind", "ip", "duration_s", "lists"]
 
 
 def _in_period(frame: pd.DataFrame | None, period: Period, columns: list[str]) -> pd.DataFrame | None:
-    """The rows of `frame` with ts in the period, only `columns` (str or categorical text alike)."""
-    return None if frame is None else frame.loc[period.contains(frame["ts"]), columns]
+    """The rows of `frame` with ts in the period, only `columns` (str or categorical text alike); no copy
+    when every row is in the period (copy-on-write shares the columns)."""
+    if frame is None:
+        return None
+    inside = period.contains(frame["ts"])
+    return frame[columns] if inside.all() else frame.loc[inside, columns]
 
 
 def _category(conns: pd.DataFrame | None, name: str) -> pd.DataFrame | None:
@@ -98,8 +102,9 @@ def _tuple_tables(report: WeeklyReport, classified: pd.DataFrame, conns: pd.Data
     white = None if entries is None else entries.loc[entries["kind"].eq("WHITE"), "ip"]
     trusted = domains.trusted_domains(classified, white, _category(conns, "trusted"))
     report.trusted = trusted.head(settings.top)
-    report.rotation = domains.pool_rotation(classified).head(settings.top)
-    report.suggestions = suggestions(classified, trusted, domains.pool_rotation(classified),
+    rotation = domains.pool_rotation(classified)
+    report.rotation = rotation.head(settings.top)
+    report.suggestions = suggestions(classified, trusted, rotation,
                                      report.trapped["ip"] if report.trapped is not None else pd.Series(),
                                      settings.delay_threshold_s, settings.min_promoted)
 
@@ -158,7 +163,7 @@ def build_report(inputs: Inputs, period: Period, settings: WeeklySettings | None
     events = _in_period(inputs.greyd_events, period, EVENT_COLUMNS)
     classified = None if inputs.tuples is None else classify(inputs.tuples, period, settings.grey_expiry_s)
     report = WeeklyReport(period, settings, headline(inputs.connections, inputs.tuples, period,
-                                                     settings.grey_expiry_s),
+                                                     settings.grey_expiry_s, classified),
                           _missing_notes(inputs, period))
     _host_tables(report, classified, conns, inputs, events)
     if classified is not None:

@@ -66,8 +66,7 @@ def _connection_figures(connections: pd.DataFrame, period: Period) -> dict[str, 
             "firewall_warnings": float(counts.get("fallthrough", 0) + counts.get("jailed", 0))}
 
 
-def _tuple_figures(tuples: pd.DataFrame, period: Period, grey_expiry_s: int) -> dict[str, float]:
-    classified = classify(tuples, period, grey_expiry_s)
+def _tuple_figures(classified: pd.DataFrame) -> dict[str, float]:
     counts = status_counts(classified)
     delays = classified["delay_s"].dropna() / 60
     abandoned = classified["status"].eq("abandoned")
@@ -85,20 +84,23 @@ def _reaches(times: pd.Series, period: Period) -> bool:
 
 
 def figures(connections: pd.DataFrame | None, tuples: pd.DataFrame | None, period: Period,
-            grey_expiry_s: int) -> pd.Series:
-    """Every headline figure for one period (Float64, NA where the source is missing or starts later)."""
+            grey_expiry_s: int, classified: pd.DataFrame | None = None) -> pd.Series:
+    """Every headline figure for one period (Float64, NA where the source is missing or starts later).
+    classified: classify(tuples, period, grey_expiry_s) when the caller already has it."""
     values: dict[str, float] = {}
     if connections is not None and _reaches(connections["ts"], period):
         values.update(_connection_figures(connections, period))
     if tuples is not None and _reaches(tuples["first"], period):
-        values.update(_tuple_figures(tuples, period, grey_expiry_s))
+        values.update(_tuple_figures(classify(tuples, period, grey_expiry_s) if classified is None
+                                     else classified))
     return pd.Series(values, dtype="Float64").reindex(list(FIGURES))
 
 
 def headline(connections: pd.DataFrame | None, tuples: pd.DataFrame | None, period: Period,
-             grey_expiry_s: int) -> pd.DataFrame:
-    """HEADLINE_COLUMNS, one row per FIGURES entry: value, previous period's value, change = difference."""
-    now = figures(connections, tuples, period, grey_expiry_s)
+             grey_expiry_s: int, classified: pd.DataFrame | None = None) -> pd.DataFrame:
+    """HEADLINE_COLUMNS, one row per FIGURES entry: value, previous period's value, change = difference.
+    classified: the period's classify() output, when the caller has it (saves classifying twice)."""
+    now = figures(connections, tuples, period, grey_expiry_s, classified)
     before = figures(connections, tuples, period.previous(), grey_expiry_s)
     table = pd.DataFrame({"figure": list(FIGURES), "label": [v[0] for v in FIGURES.values()],
                           "value": now.to_numpy(), "previous": before.to_numpy(),

@@ -90,7 +90,7 @@ def whitelist_health(entries: pd.DataFrame, trusted: pd.DataFrame | None, period
     white = entries.loc[entries["kind"].eq("WHITE")]
     alive = white.loc[(white["first"] < period.end) & (white["expire"] >= period.end)]
     soon = alive.loc[alive["expire"] < period.end + pd.Timedelta(days=horizon_days)]
-    refreshed = pd.NA if trusted is None else int(white["ip"].isin(trusted["src"]).sum())
+    refreshed = pd.NA if trusted is None else int(white["ip"].isin(trusted["src"].unique()).sum())
     summary = pd.DataFrame({
         "figure": ["white_at_end", "new_in_period", "refreshed_in_period", "expiring_soon"],
         "value": pd.array([len(alive), int(period.contains(white["first"]).sum()), refreshed, len(soon)],

@@ -50,7 +50,8 @@ def suggestions(classified: pd.DataFrame, trusted: pd.DataFrame, rotation: pd.Da
     keep = ((table["rotated_pairs"] > 0) | (table["delay_p90"] > delay_threshold_s)) \
         & (table["promoted"] >= min_promoted) & ~table["domain"].isin(tainted | {NULL_SENDER})
     table = table.loc[keep].reset_index(drop=True)
-    nets = classified.groupby("domain")["net"].agg(lambda s: sorted(set(s)))
+    seen = classified.loc[classified["domain"].isin(table["domain"]), ["domain", "net"]].drop_duplicates()
+    nets = seen.groupby("domain")["net"].agg(sorted)
     table["reason"] = [_reason(r, p, delay_threshold_s)
                        for r, p in zip(table["rotated_pairs"], table["delay_p90"], strict=True)]
     table["nets"] = [" ".join(nets[d]) for d in table["domain"]]

@@ -66,23 +66,27 @@ def network(ips: pd.Series) -> pd.Series:
     """The /24 (IPv4) or /64 (IPv6) network of each address, as CIDR text.
 
     Addresses are in ipaddress compressed form (frames convention), so an IPv4 /24 is a text edit done
-    in one vectorized pass; IPv6 (and anything odd) goes through ipaddress once per distinct value.
+    in one vectorized pass over the distinct addresses (a host has many tuples); IPv6 (and anything
+    odd) goes through ipaddress once per distinct value.
     """
-    text = ips.astype("str").fillna("")  # str first: a categorical cannot fill in a new value
+    codes, uniques = pd.factorize(ips.astype("str").fillna(""), sort=False)  # str: NaN -> "" on categoricals
+    text = pd.Series(uniques, dtype="str")
     v4 = text.str.fullmatch(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
     out = text.str.replace(r"\.\d{1,3}$", ".0/24", regex=True)
     if not v4.all():
         out = out.where(v4, _by_unique(text.loc[~v4], _net_one))
-    return out.astype("str")
+    return pd.Series(out.array.take(codes), index=ips.index, dtype="str")
 
 
 def classify(tuples: pd.DataFrame, period: Period, grey_expiry_s: int) -> pd.DataFrame:
     """The greylisted tuples of `period` (first in [start, end)) with CLASSIFIED_COLUMNS added.
 
     delay_s = pass - first in seconds (float) for promoted tuples, NaN otherwise; domain = registrable
-    sender domain; net = /24 or /64 of ip. Row order is kept; the index is reset.
+    sender domain; net = /24 or /64 of ip. Row order is kept; the index is reset. When every tuple is in
+    the period the columns are shared with `tuples`, not copied (copy-on-write keeps `tuples` intact).
     """
-    out = tuples.loc[period.contains(tuples["first"])].reset_index(drop=True)
+    inside = period.contains(tuples["first"])
+    out = (tuples if inside.all() else tuples.loc[inside]).reset_index(drop=True)
     settle_from = period.end - pd.Timedelta(seconds=grey_expiry_s)
     status = np.select(
         [out["outcome"].eq("promoted").fillna(False).to_numpy(bool),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -132,10 +133,15 @@ def _run(args: argparse.Namespace, formats: set[str]) -> list[Path]:
         sources = Sources(tuple(args.kernel_log), tuple(args.greyd_log), tuple(args.journal), args.db,
                           config, args.ledger, args.log_tz)
         period = parse_period(args.period, tz)
+    started = time.perf_counter()
     inputs = load_inputs(sources, period, EVENT_COLUMNS)
+    started = _phase("inputs", started)
     report = build_report(inputs, period, _settings(config))
+    del inputs  # the tables are built: the week's rows can go before rendering
+    started = _phase("weekly", started)
     generated = pd.Timestamp.now(tz=period.tz).floor("s")
     written = write_report(report, args.out / period.label, formats, generated)
+    _phase("render", started)
     if args.mail:
         if config is None:
             raise GreylogdError("--mail needs -f greyd.conf with a section report")
@@ -145,6 +151,13 @@ def _run(args: argparse.Namespace, formats: set[str]) -> list[Path]:
     return written
 
 
+def _phase(name: str, started: float) -> float:
+    """Log (with -v) how long a phase took, in seconds of wall time; returns the time now."""
+    now = time.perf_counter()
+    log.info("phase %s %.2f s", name, now - started)
+    return now
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -152,8 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.demo or args.kernel_log or args.greyd_log or args.journal or args.db or args.config
             or args.ledger):
         parser.error("no input: give --kernel-log, --greyd-log, --journal, --db, -f or --ledger (or --demo)")
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
-                        format="greylogd-report: %(message)s")
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="greylogd-report: %(message)s")
+    if args.verbose:  # our progress only: libraries' INFO (fontTools subsetting the PDF fonts) is noise
+        logging.getLogger("greylogd").setLevel(logging.INFO)
     try:
         written = _run(args, formats)
     except GreylogdError as exc:
