@@ -17,7 +17,8 @@ from greylogd.demo.messages import DAY, Messages
 
 @dataclass(slots=True)
 class Plan:
-    """Attempts (t, db_t, msg, host) and the messages they belong to (behaviour, mail_from, rcpts)."""
+    """Attempts (t float64, db_t/msg/host int32: 20 bytes each, there are 4 per connection) and the
+    messages they belong to (behaviour, mail_from, rcpts)."""
 
     t: np.ndarray
     db_t: np.ndarray
@@ -29,18 +30,19 @@ class Plan:
 
 
 def build_plan(rng: np.random.Generator, batches: list[Messages], days: int) -> Plan:
-    """Concatenate the batches (message ids in batch order) and sort their attempts."""
+    """Concatenate the batches (message ids in batch order) and sort their attempts by (db_t, t)."""
     times, hosts, msgs = [], [], []
     first = 0
     for batch in batches:
         stamp = batch.t0[:, None] + batch.offsets
         ok = ~np.isnan(stamp) & (stamp < days * DAY)
         times.append(stamp[ok])
-        hosts.append(batch.hosts[ok])
-        msgs.append((np.arange(len(batch)) + first)[:, None].repeat(stamp.shape[1], axis=1)[ok])
+        hosts.append(batch.hosts[ok].astype(np.int32))
+        msgs.append(np.nonzero(ok)[0].astype(np.int32) + first)
         first += len(batch)
     t = np.round(np.concatenate(times), 6)
-    db_t = np.floor(t + 0.3 + 2.2 * rng.random(len(t))).astype(np.int64)
+    del times
+    db_t = np.floor(t + 0.3 + 2.2 * rng.random(len(t))).astype(np.int32)
     order = np.lexsort((t, db_t))
     order = order[db_t[order] < days * DAY]
     return Plan(t[order], db_t[order], np.concatenate(msgs)[order], np.concatenate(hosts)[order],

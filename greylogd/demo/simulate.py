@@ -23,7 +23,7 @@ from greylogd.demo.hosts import Hosts
 from greylogd.demo.params import POLL_INTERVAL, SCAN_INTERVAL, SCAN_PHASE, SPAMTRAPS
 from greylogd.demo.plan import Plan
 from greylogd.demo.tuplebook import TupleBook
-from greylogd.greydb.store import Entry
+from greylogd.ledger.diff import Changes
 
 # Routes of an attempt: not made (the message was already delivered), trusted, greylisted, tarpitted.
 DROPPED, WHITED, GREY, BLACK = 0, 1, 2, 3
@@ -31,24 +31,18 @@ DROPPED, WHITED, GREY, BLACK = 0, 1, 2, 3
 NEW, UPDATED, NEW_TRAP, UPDATED_TRAP = 0, 1, 2, 3
 NONE_ROW, WHITE_ROW, TRAPPED_ROW = 0, 1, 2
 
-Observer = Callable[[list[Entry], int], object]
+Observer = Callable[[Changes, int], object]
 
 
 @dataclass(slots=True)
 class Outcome:
-    """route per attempt; reader lines as parallel lists (attempt index, recipient, kind)."""
+    """route per attempt; reader lines as parallel columns (attempt index, recipient, kind)."""
 
     route: np.ndarray
-    reader_attempt: list[int] = field(default_factory=list)
+    reader_attempt: array = field(default_factory=lambda: array("q"))
     reader_rcpt: list[str] = field(default_factory=list)
-    reader_kind: list[int] = field(default_factory=list)
+    reader_kind: array = field(default_factory=lambda: array("b"))
     book: TupleBook = field(default_factory=TupleBook)
-
-
-def _int_array(values: np.ndarray) -> array:
-    out = array("q")
-    out.frombytes(values.astype(np.int64).tobytes())
-    return out
 
 
 class Simulator:
@@ -62,8 +56,6 @@ class Simulator:
         self.blocked = bytearray(len(hosts))  # the trap list in greyd's SMTP process
         self.listed = [bool(x) for x in hosts.lists]
         self.done = bytearray(len(plan.behaviour))
-        # array('q') indexes as fast as a list but stores 8 bytes per attempt, not a 36-byte int object
-        self.msgs, self.host_ids, self.db_t = (_int_array(a) for a in (plan.msg, plan.host, plan.db_t))
         self.senders = plan.mail_from.tolist()
         self.dirty = True
         self.polled_at_changes = -1
@@ -89,23 +81,23 @@ class Simulator:
         return self.out
 
     def _attempts(self, lo: int, hi: int) -> None:
-        """Route attempts lo..hi-1 (the hot loop: plain lists, no numpy scalars)."""
+        """Route attempts lo..hi-1 (the hot loop: plain lists of this slice, no numpy scalars)."""
         route, done, white, blocked = self.out.route, self.done, self.white, self.blocked
-        msgs, hosts, db_t = self.msgs, self.host_ids, self.db_t
-        for i in range(lo, hi):
-            m = msgs[i]
+        plan = self.plan
+        rows = zip(range(lo, hi), plan.msg[lo:hi].tolist(), plan.host[lo:hi].tolist(),
+                   plan.db_t[lo:hi].tolist(), strict=True)
+        for i, m, h, t in rows:
             if done[m]:
                 continue
-            h = hosts[i]
             if white[h]:
                 route[i], done[m] = WHITED, True
-                if self.db.refresh(self.hosts.ip[h], self.epoch + db_t[i]):
+                if self.db.refresh(self.hosts.ip[h], self.epoch + t):
                     self.row[h], self.dirty = WHITE_ROW, True
             elif blocked[h] or self.listed[h]:
                 route[i] = BLACK
             else:
                 route[i] = GREY
-                self._greylist(i, m, h, self.epoch + db_t[i])
+                self._greylist(i, m, h, self.epoch + t)
 
     def _greylist(self, i: int, m: int, h: int, now: int) -> None:
         """greyd's reader, once per recipient (spec 1.10); spamtraps switch the key to the IP."""
@@ -121,7 +113,7 @@ class Simulator:
             key = (ip, self.hosts.helo[h], self.senders[m], rcpt)
             if self.db.grey(key, now):
                 out.reader_kind.append(NEW)
-                out.book.opened(key, m, now, bool(self.row[h] == TRAPPED_ROW))
+                out.book.opened(key, h, m, now, bool(self.row[h] == TRAPPED_ROW))
             else:
                 out.reader_kind.append(UPDATED)
                 out.book.retried(key)
@@ -150,10 +142,12 @@ class Simulator:
         self.dirty = False
 
     def _poll(self, rel: int) -> None:
-        if self.observer is None or self.db.grey_changes == self.polled_at_changes:
+        if self.db.grey_changes == self.polled_at_changes:
             return
         self.polled_at_changes = self.db.grey_changes
-        self.observer(self.db.snapshot(), self.epoch + rel)
+        changes = self.db.changes()  # taken without a ledger too: the record of changes stays one poll long
+        if self.observer is not None:
+            self.observer(changes, self.epoch + rel)
 
     def _finish(self) -> None:
         """Record the final pass/bcount of the tuples still in greyd's database."""

@@ -30,9 +30,10 @@ from greylogd.demo.plan import Plan
 from greylogd.demo.simulate import BLACK, GREY, WHITED, Outcome
 
 
-def tuple_truth(out: Outcome, plan: Plan, end: int, params: GreyParams) -> pd.DataFrame:
+def tuple_truth(out: Outcome, plan: Plan, hosts: Hosts, end: int, params: GreyParams) -> pd.DataFrame:
     """The tuple table; delay_s = pass - first for promoted tuples, <NA> otherwise."""
-    frame = out.book.frame()
+    frame = out.book.frame(np.asarray(hosts.ip, dtype=object), np.asarray(hosts.helo, dtype=object),
+                           plan.mail_from)
     frame["sender_domain"] = frame["from"].str.extract(r"@([^@]*)$", expand=False).fillna("")
     frame["behaviour"] = plan.behaviour[frame["msg"].to_numpy()].astype(str)
     status = frame["outcome"].replace({"expired": "abandoned"})

@@ -86,7 +86,7 @@ def _paths(out_dir: Path) -> dict[str, Path]:
 def _simulate(plan: Plan, hosts: Hosts, ctx: Context, regulars: np.ndarray, epoch: int, days: int,
               params: GreyParams, paths: dict[str, Path], with_ledger: bool) -> Outcome:
     """Run greyd, greylogd and (optionally) the ledger over the plan; saves greyd's database."""
-    db = GreydDB(params, mirror=with_ledger)
+    db = GreydDB(params)
     db.seed(white_seed(ctx, regulars, epoch, params), SPAMTRAPS)
     paths["ledger"].unlink(missing_ok=True)
     with contextlib.ExitStack() as stack:
@@ -94,7 +94,7 @@ def _simulate(plan: Plan, hosts: Hosts, ctx: Context, regulars: np.ndarray, epoc
         if with_ledger:  # on a RAM disk while polled: each poll is a durable commit, fsync would dominate
             scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=_ram_dir()))) / "ledger.sqlite"
             ledger = stack.enter_context(Ledger(scratch))
-        sim = Simulator(plan, hosts, db, epoch, ledger.observe if ledger else None)
+        sim = Simulator(plan, hosts, db, epoch, ledger.observe_changes if ledger else None)
         sim.seed_white(regulars)
         out = sim.run(days)
         if ledger is not None:
@@ -102,6 +102,13 @@ def _simulate(plan: Plan, hosts: Hosts, ctx: Context, regulars: np.ndarray, epoc
             shutil.copyfile(scratch, paths["ledger"])
     db.save(paths["db"])
     return out
+
+
+def _plan(ctx: Context, rng: np.random.Generator, connections: int, days: int) -> tuple[Plan, np.ndarray]:
+    """The plan and the regular correspondents' host ids; the message batches are dropped once planned
+    (their [messages, attempts] matrices are as big as the plan)."""
+    batches, regulars = senders(ctx, connections)
+    return build_plan(rng, batches, days), regulars
 
 
 def _ram_dir() -> str | None:
@@ -128,8 +135,7 @@ def build_world(out_dir: str | Path, *, seed: int = 1, start: pd.Timestamp | str
     epoch = int(begin.timestamp())
     pop_rng, plan_rng, log_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
     ctx = Context(pop_rng, Hosts(), days)
-    batches, regulars = senders(ctx, connections)
-    plan = build_plan(plan_rng, batches, days)
+    plan, regulars = _plan(ctx, plan_rng, connections, days)
     result = _simulate(plan, ctx.hosts, ctx, regulars, epoch, days, params, paths, ledger)
     conns = _connections(log_rng, plan, result, epoch, days)
     n_kern = write_kernlog(paths["kern"], log_rng, conns, ctx.hosts, epoch, syslog_format)
@@ -157,7 +163,7 @@ def open_world(out_dir: str | Path) -> World:
 def _write_truth(paths: dict[str, Path], plan: Plan, hosts: Hosts, result: Outcome, conns: pd.DataFrame,
                  epoch: int, days: int, params: GreyParams, seed: int, greyd_lines: int) -> None:
     end = epoch + days * 86400
-    tuples = truth.tuple_truth(result, plan, end, params)
+    tuples = truth.tuple_truth(result, plan, hosts, end, params)
     summary = {"seed": seed, "start": epoch, "end": end, "kern_lines": len(conns),
                "greyd_lines": greyd_lines,
                "connections_by_prefix": _counts(conns["prefix"].str.strip()),

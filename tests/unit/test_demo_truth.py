@@ -153,6 +153,6 @@ def test_save_refuses_a_mirror_that_disagrees_with_the_database(tmp_path: pytest
     db = GreydDB(PARAMS)
     db.seed([], ("trap@example.org",))
     db.grey(("192.0.2.1", "mx.example.com", "a@example.com", "b@example.org"), 1_000_000)
-    db.rows.clear()
+    db.grey_rows.clear()
     with pytest.raises(RuntimeError, match="mirror disagrees"):
         db.save(tmp_path / "x.sqlite")
