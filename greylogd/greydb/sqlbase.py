@@ -168,9 +168,13 @@ class SqlStore:
         self._executemany(cur, self.sql.put_spamtrap, spamtraps)
         self._executemany(cur, self.sql.put_domain, domains)
         host = (self.greyd_host,) if self.dialect.with_host else ()
-        self._executemany(cur, self.sql.put_entry, [(e.ip, e.helo, e.mail_from, e.rcpt_to, e.first, e.pass_,
-                                                     e.expire, e.bcount, e.pcount, *host) for e in rows]
-                          + (fresh or []))
+        self._put_rows(cur, [(e.ip, e.helo, e.mail_from, e.rcpt_to, e.first, e.pass_, e.expire, e.bcount,
+                              e.pcount, *host) for e in rows] + (fresh or []))
+
+    def _put_rows(self, cur: Any, params: list[tuple[Any, ...]]) -> None:
+        """Insert or replace entries rows given as put_entry's parameters, in order (a later row of a key
+        wins); drivers may override this with a faster spelling."""
+        self._executemany(cur, self.sql.put_entry, params)
 
     @staticmethod
     def _executemany(cur: Any, sql: str, params: list[tuple[Any, ...]]) -> None:
