@@ -267,13 +267,37 @@ static const char *word(const char *p, const char *end, span *out) {
     return p > out->p ? p : NULL;
 }
 
-/* " SRC=a DST=b " and " PROTO=x[ SPT=n DPT=m]" at their first occurrences */
-static int log_fields(const char *m, const char *end, row *r) {
-    const char *p = memmem(m, end - m, " SRC=", 5);
-    if (!p || !(p = word(p + 5, end, &r->field[4])) || end - p < 5 || memcmp(p, " DST=", 5) != 0) return 0;
+/* where a line's first " OUT=", " SRC=" and " PROTO=" are, and whether it is all printable ASCII */
+typedef struct {
+    const char *out, *src, *proto;
+    int printable;
+} marks;
+
+/* one pass over the line (each LOG field is found where RE2 would search first: the first occurrence;
+ * the caller falls back when that one is before the message or does not fit the pattern) */
+static void mark(const char *s, const char *end, marks *k) {
+    k->out = k->src = k->proto = NULL;
+    k->printable = 1;
+    for (const char *p = s; p < end; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == ' ' && end - p >= 5) {
+            if (p[1] == 'O' && !k->out && memcmp(p, " OUT=", 5) == 0) k->out = p;
+            else if (p[1] == 'S' && !k->src && memcmp(p, " SRC=", 5) == 0) k->src = p;
+            else if (p[1] == 'P' && !k->proto && end - p >= 7 && memcmp(p, " PROTO=", 7) == 0) k->proto = p;
+        } else if (c < 0x20 || c > 0x7e) {
+            k->printable = 0;
+        }
+    }
+}
+
+/* " SRC=a DST=b " and " PROTO=x[ SPT=n DPT=m]" at their first occurrences, which must be in the message */
+static int log_fields(const char *m, const char *end, const marks *k, row *r) {
+    const char *p = k->src;
+    if (!p || p < m || !(p = word(p + 5, end, &r->field[4])) || end - p < 5 || memcmp(p, " DST=", 5) != 0)
+        return 0;
     if (!(p = word(p + 5, end, &r->field[5])) || p >= end) return 0;
-    p = memmem(m, end - m, " PROTO=", 7);
-    if (!p || !(p = word(p + 7, end, &r->field[3]))) return 0;
+    p = k->proto;
+    if (!p || p < m || !(p = word(p + 7, end, &r->field[3]))) return 0;
     r->spt = r->dpt = -1;
     if (end - p > 5 && memcmp(p, " SPT=", 5) == 0) {
         const char *q = p + 5;
@@ -361,11 +385,10 @@ static int address(span a, char *out, int *len, int *version) {
     return ipv6(a, out, len);
 }
 
-static int scan_line(const char *s, const char *end, int fmt, row *r) {
-    for (const char *c = s; c < end; c++)
-        if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e) return 0;
+static int scan_line(const char *s, const char *end, int fmt, const marks *k, row *r) {
     int v4, v6; /* the frame's ip_version is the source address's */
-    if (!header(&s, end, fmt, r) || !prefix_and_in(s, end, r) || !log_fields(s, end, r)) return 0;
+    if (!k->printable || !header(&s, end, fmt, r) || !prefix_and_in(s, end, r) || !log_fields(s, end, k, r))
+        return 0;
     if (!address(r->field[4], r->addr[0], &r->addr_len[0], &v4)
         || !address(r->field[5], r->addr[1], &r->addr_len[1], &v6))
         return 0;
@@ -396,12 +419,14 @@ int64_t ls_scan(const char *data, const int64_t *offsets, int64_t n, int fmt, in
     for (int64_t i = 0; i < n; i++) {
         const char *s = data + offsets[i], *end = data + offsets[i + 1];
         row r;
-        if (end <= s || !memmem(s, end - s, " OUT=", 5)) {
+        marks k;
+        if (end > s && end[-1] == '\n') end--;
+        mark(s, end, &k);
+        if (!k.out) {
             status[i] = LS_SKIP;
             continue;
         }
-        if (end[-1] == '\n') end--;
-        if (scan_line(s, end, fmt, &r) && emit(out, rows, &r)) {
+        if (scan_line(s, end, fmt, &k, &r) && emit(out, rows, &r)) {
             status[i] = LS_GOOD;
             out->line[rows++] = i;
         } else {

@@ -10,14 +10,17 @@ wrapped zero-copy as pyarrow large_string arrays.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from greylogd._logscan import ffi, lib
+from greylogd.analysis import frames
 from greylogd.analysis.frames import TS_DTYPE
 from greylogd.analysis.headers import STAMP_PARSERS, SourceOptions, uptime_us
 
@@ -100,3 +103,30 @@ def stamps(found: Scan, fmt: str, mtime: datetime, options: SourceOptions) -> pd
             for m, r in zip(month.tolist(), rest.tolist(), strict=True)]
     unique_ts = STAMP_PARSERS["rfc3164"](pd.Series(text, dtype="str"), mtime, options)
     return pd.Series(unique_ts.array.take(codes), dtype=TS_DTYPE)
+
+
+def connections(found: Scan, ts: pd.Series, host: str | None,
+                categories: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """frames.CONNECTIONS rows of the scanned rows at times ``ts`` (host None: the scanned one, else
+    this host for every row); repeated text is dictionary-encoded straight into categoricals."""
+    n = len(found.line)
+    hosts = _categorical(found.host) if host is None else pd.Categorical.from_codes(
+        np.zeros(n, np.int8), dtype=pd.CategoricalDtype(pd.Index([host], dtype="str")))
+    prefix, in_if = _categorical(found.prefix), _categorical(found.in_if)
+    outbound = np.diff(np.frombuffer(found.in_if.buffers()[1], np.int64)[:n + 1]) == 0
+    ports = {name: pd.arrays.IntegerArray(values.astype(np.uint16), values < 0)
+             for name, values in (("spt", found.spt), ("dpt", found.dpt))}
+    return pd.DataFrame({
+        "ts": ts, "host": hosts, "prefix": prefix,
+        "category": frames.categorise(prefix, outbound, categories),
+        "src": pd.Series(found.src, dtype="str"), "dst": pd.Series(found.dst, dtype="str"), **ports,
+        "proto": _categorical(found.proto),
+        "ip_version": pd.arrays.IntegerArray(found.ip_version.astype(np.uint8), np.zeros(n, bool)),
+        "in_if": in_if,
+    })
+
+
+def _categorical(text: pa.Array) -> pd.Categorical:
+    encoded = pc.dictionary_encode(text)
+    labels = pd.Index(pd.Series(encoded.dictionary, dtype="str"))
+    return pd.Categorical.from_codes(encoded.indices.to_numpy(), dtype=pd.CategoricalDtype(labels))

@@ -23,19 +23,16 @@ job: a line whose header fails may just be noise in a shared syslog.
 
 from __future__ import annotations
 
-import gzip
 import os
-import re
 import socket
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from itertools import chain
-from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 import numpy as np
@@ -47,11 +44,7 @@ from tqdm import tqdm
 from greylogd.analysis import frames
 from greylogd.analysis.headers import SourceOptions, envelopes, sniff
 from greylogd.analysis.journal import dmesg_json_envelopes, journal_envelopes
-from greylogd.analysis.logscan import line_offsets
-from greylogd.errors import InputError
-
-CHUNK_BYTES = 16 << 20  # peak memory is about 20 times this (3 chunks in flight, their copies)
-_ROTATED = re.compile(r"^(?P<base>.*?)(?:\.(?P<n>[0-9]+))?(?:\.gz)?$")
+from greylogd.analysis.logfiles import CHUNK_BYTES, open_input, read_lines, rotation_order
 
 
 @dataclass
@@ -69,13 +62,34 @@ class Envelopes:
 class RawChunk:
     """One chunk of one source as read, before any header parsing: ``lines`` (large_string, newline
     kept; a dmesg --json document is one element), the 1-based number of its first line, the format
-    sniffed from the source's first line and the source's mtime (UTC; now for stdin)."""
+    sniffed from the source's first line and the source's mtime (UTC; now for stdin). ``numbers``: the
+    line number of each element when they are not consecutive (a ``subset``)."""
 
     source: str
     fmt: str | None
     lines: pa.Array
     first_line: int
     mtime: datetime
+    numbers: np.ndarray | None = None
+
+    def line_numbers(self) -> np.ndarray:
+        """The 1-based line number of each element (int64)."""
+        if self.numbers is not None:
+            return self.numbers
+        return np.arange(self.first_line, self.first_line + len(self.lines), dtype=np.int64)
+
+
+def subset(raw: RawChunk, mask: np.ndarray) -> RawChunk:
+    """The lines of ``raw`` where the boolean ``mask`` is true, with their line numbers."""
+    numbers = raw.line_numbers()[mask]
+    first = int(numbers[0]) if len(numbers) else raw.first_line
+    return RawChunk(raw.source, raw.fmt, raw.lines.filter(pa.array(mask)), first, raw.mtime, numbers)
+
+
+def joined(raws: list[RawChunk]) -> RawChunk:
+    """Chunks of one source (in order) as one chunk."""
+    lines = pa.concat_arrays([raw.lines for raw in raws])
+    return replace(raws[0], lines=lines, numbers=np.concatenate([raw.line_numbers() for raw in raws]))
 
 
 T = TypeVar("T")
@@ -164,21 +178,16 @@ def _parse_raw(raw: RawChunk, func: Callable[[Envelopes], T], options: SourceOpt
     return func(chunk_envelopes(raw, options, keep))
 
 
-def chunk_envelopes(raw: RawChunk, options: SourceOptions, keep: str | None = None,
-                    select: np.ndarray | None = None) -> Envelopes:
-    """Envelopes of one raw chunk, header-parsing only the lines matching the RE2 pattern ``keep``
-    and, when given, where the boolean mask ``select`` (one per line) is true; ``Envelopes.lines``
-    counts every line of the chunk."""
+def chunk_envelopes(raw: RawChunk, options: SourceOptions, keep: str | None = None) -> Envelopes:
+    """Envelopes of one raw chunk, header-parsing only the lines matching the RE2 pattern ``keep``;
+    ``Envelopes.lines`` counts every line of the chunk."""
     if raw.fmt == "dmesg_json":
         frame = dmesg_json_envelopes(raw.lines[0].as_py(), options, options.host or socket.gethostname())
         records = len(frame)
         if keep is not None:
             frame = frame[frame["raw"].str.contains(keep, regex=True)]
         return Envelopes(raw.source, raw.fmt, frame, records)
-    numbers = np.arange(raw.first_line, raw.first_line + len(raw.lines), dtype=np.int64)
-    lines = raw.lines
-    if select is not None:
-        lines, numbers = lines.filter(pa.array(select)), numbers[select]
+    numbers, lines = raw.line_numbers(), raw.lines
     if keep is not None:
         if raw.fmt == "journal":  # a MESSAGE that is not UTF-8 is a JSON array of byte values
             keep = rf'(?:{keep})|"MESSAGE" *: *\['
@@ -192,102 +201,6 @@ def chunk_envelopes(raw: RawChunk, options: SourceOptions, keep: str | None = No
 def _total_size(names: list[str]) -> int | None:
     """Sum of the inputs' sizes on disk (compressed for .gz), for the progress bar; None for stdin."""
     return None if "-" in names else sum(os.path.getsize(name) for name in names)
-
-
-def rotation_order(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
-    """Paths sorted oldest first: ``x.3.gz, x.2.gz, x.1, x`` per base name; bases keep their order."""
-    names = [os.fspath(p) for p in paths]
-    first_seen: dict[str, int] = {}
-    keys = []
-    for name in names:
-        match = _ROTATED.match(name)
-        base, number = match["base"], int(match["n"] or 0)
-        first_seen.setdefault(base, len(first_seen))
-        keys.append((first_seen[base], -number))
-    return [name for _, name in sorted(zip(keys, names, strict=True))]
-
-
-def rotated_set(path: str | os.PathLike[str]) -> list[str]:
-    """``path`` and its existing rotations (``path.1``, ``path.2.gz``, ...), oldest first."""
-    base = Path(path)
-    siblings = [str(p) for p in base.parent.glob(base.name + ".*")
-                if re.fullmatch(re.escape(base.name) + r"\.[0-9]+(?:\.gz)?", p.name)]
-    return rotation_order([*siblings, str(base)])
-
-
-def open_input(name: str) -> tuple[BinaryIO, datetime]:
-    """The byte stream of ``name`` (``-`` is stdin; ``.gz`` or gzip magic is decompressed) and its mtime.
-
-    Raises InputError naming the input when it is missing or unreadable.
-    """
-    if name == "-":
-        return sys.stdin.buffer, datetime.now(UTC)
-    try:
-        stream: BinaryIO = open(name, "rb")  # noqa: SIM115 - closed by read_lines
-        mtime = datetime.fromtimestamp(os.fstat(stream.fileno()).st_mtime, UTC)
-        if stream.peek(2)[:2] == b"\x1f\x8b":
-            stream = gzip.GzipFile(fileobj=stream)  # type: ignore[assignment]
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read: {exc.strerror or exc}") from None
-    return stream, mtime
-
-
-def read_lines(stream: BinaryIO, name: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[pa.Array]:
-    """Line arrays (large_string, newline kept) of at most about ``chunk_bytes`` each.
-
-    Each chunk is read straight into its own buffer, which the array then wraps (one copy, by the
-    kernel or zlib). Invalid UTF-8 is replaced by U+FFFD, never raised. A single line longer than
-    ``chunk_bytes`` is kept whole (memory then grows to that line's size).
-    """
-    rest = b""
-    try:
-        with stream:
-            while True:
-                buffer = np.empty(len(rest) + chunk_bytes, np.uint8)
-                buffer[:len(rest)] = np.frombuffer(rest, np.uint8)
-                size = len(rest) + _read_into(stream, memoryview(buffer)[len(rest):])
-                if size == len(rest):
-                    break
-                cut = _after_last_newline(buffer, len(rest), size)
-                if cut:
-                    yield _line_array(buffer[:cut])
-                rest = buffer[cut:size].tobytes()
-            if rest:
-                yield _line_array(np.frombuffer(rest + b"\n", np.uint8))
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise InputError(f"{name}: read failed: {exc}") from None
-
-
-def _read_into(stream: BinaryIO, view: memoryview) -> int:
-    """Fill ``view`` from ``stream`` (pipes and gzip return short reads); bytes read, short only at EOF."""
-    filled = 0
-    while filled < len(view) and (count := stream.readinto(view[filled:])):
-        filled += count
-    return filled
-
-
-def _after_last_newline(buffer: np.ndarray, start: int, size: int) -> int:
-    """One past the last newline of buffer[start:size] (searched backwards 64 KiB at a time), or 0."""
-    end = size
-    while end > start:
-        low = max(start, end - (1 << 16))
-        hits = np.flatnonzero(buffer[low:end] == 10)
-        if len(hits):
-            return low + int(hits[-1]) + 1
-        end = low
-    return 0
-
-
-def _line_array(data: np.ndarray) -> pa.Array:
-    """Newline-terminated ``data`` (uint8) as a large_string array, one element per line, zero-copy."""
-    offsets = line_offsets(data)
-    array = pa.LargeStringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(data))
-    try:
-        array.validate(full=True)
-    except pa.ArrowInvalid:
-        fixed = data.tobytes().decode("utf-8", "replace").encode("utf-8")
-        return _line_array(np.frombuffer(fixed, np.uint8))
-    return array
 
 
 def bad_lines(source: str, frame: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:

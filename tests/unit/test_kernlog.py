@@ -19,7 +19,7 @@ from pandas.testing import assert_frame_equal
 from greylogd.analysis import frames
 from greylogd.analysis.headers import HEADERS, SourceOptions, sniff
 from greylogd.analysis.kernlog import KernlogResult, parse_kernlog, read_kernlog
-from greylogd.analysis.sources import read_lines
+from greylogd.analysis.logfiles import read_lines
 
 DATA = Path(__file__).parents[1] / "data" / "kernlog"
 OPTIONS = SourceOptions(tz="UTC", reference=datetime(2026, 11, 23, 12, tzinfo=UTC),

@@ -9,14 +9,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
-from greylogd.analysis import logscan
-from greylogd.analysis.kernlog import LOG_MARK, Parsed, parse_chunk, parse_raw
+from greylogd.analysis import kernlog, kernlog_lines, logscan
+from greylogd.analysis.kernlog import KernlogResult, read_kernlog
+from greylogd.analysis.kernlog_lines import LOG_MARK, Parsed, parse_chunk, parse_raw
 from greylogd.analysis.sources import RawChunk, chunk_envelopes, map_chunks
 from tests.unit.test_kernlog import OPTIONS, SAMPLES, split_sample
 
@@ -29,9 +31,16 @@ def both_paths(raw: RawChunk) -> tuple[Parsed, Parsed]:
 
 
 def assert_same(fast: Parsed, slow: Parsed) -> None:
-    assert_frame_equal(fast.connections, slow.connections)
+    """Same rows, values and dtypes (categories aside: _combine drops unused ones and sorts them)."""
+    assert_frame_equal(as_text(fast.connections), as_text(slow.connections))
     assert_frame_equal(fast.bad, slow.bad)
     assert (fast.line.tolist(), fast.lines, fast.skipped) == (slow.line.tolist(), slow.lines, slow.skipped)
+
+
+def as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    categorical = list(frame.select_dtypes("category"))
+    assert categorical == ["host", "prefix", "category", "proto", "in_if"]
+    return frame.astype(dict.fromkeys(categorical, "str"))
 
 
 def raw_chunks(path: Path, chunk_bytes: int) -> Iterator[RawChunk]:
@@ -164,3 +173,45 @@ def test_ipv6_form_is_ipaddress_compressed(value: int, start: int, zeros: int, s
     mapped = address.ipv4_mapped is not None
     assert found.src.to_pylist() == ([] if mapped else [address.compressed])
     assert found.ip_version.tolist() == ([] if mapped else [6])
+
+
+def python_path_only(path: Path) -> KernlogResult:
+    """read_kernlog's result with every line through the Python path (the reference)."""
+    parts = [parse_chunk(chunk_envelopes(raw, OPTIONS, LOG_MARK)) for raw in raw_chunks(path, 1 << 20)]
+    return kernlog._combine(parts)
+
+
+def assert_same_result(got: KernlogResult, expected: KernlogResult) -> None:
+    assert_frame_equal(got.connections, expected.connections)
+    assert_frame_equal(got.bad_lines, expected.bad_lines)
+    assert (got.lines, got.skipped, got.duplicates) == (expected.lines, expected.skipped, expected.duplicates)
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
+def test_read_kernlog_equals_the_python_path_alone(sample: Path, tmp_path: Path) -> None:
+    split_sample(sample, tmp_path / sample.name)
+    got = read_kernlog(tmp_path / sample.name, options=OPTIONS, chunk_bytes=97)
+    assert_same_result(got, python_path_only(tmp_path / sample.name))
+
+
+@pytest.mark.parametrize("defer_lines", [8192, 7])
+def test_batched_leftovers_keep_input_order_and_first_duplicates(defer_lines: int, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows the Python path finds late (IPv4-mapped source, non-ASCII prefix) tie in time with scanned
+    ones and duplicate them: the result must be as if every line had been read in order."""
+    monkeypatch.setattr(kernlog, "DEFER_LINES", defer_lines)
+    monkeypatch.setattr(kernlog_lines, "DEFER_LINES", defer_lines)
+    rng = np.random.default_rng(7)
+    lines = []
+    for _ in range(1500):
+        src = rng.choice(["192.0.2.1", "192.0.2.2", "::ffff:192.0.2.1", "2001:db8::1", "192.0.2.300"])
+        prefix = rng.choice(["[GREYD WHITED]", "[GRÉYD]", "[GREYD FAILED]"])
+        stamp = f"Nov 23 08:00:0{rng.integers(0, 3)} mx{rng.integers(1, 3)}"
+        lines.append(f"{stamp} kernel: {prefix} IN=eth0 OUT= SRC={src} DST=198.51.100.10 PROTO=TCP "
+                     f"SPT={rng.integers(1, 3)} DPT=25 \n")
+    (tmp_path / "kern.log").write_text("".join(lines))
+    got = read_kernlog(tmp_path / "kern.log", options=OPTIONS, chunk_bytes=997)
+    expected = python_path_only(tmp_path / "kern.log")
+    assert_same_result(got, expected)
+    assert got.duplicates > 1000 and len(got.bad_lines) > 100
+    assert set(got.connections["prefix"]) == {"[GREYD WHITED]", "[GRÉYD]", "[GREYD FAILED]"}

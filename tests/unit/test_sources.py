@@ -15,7 +15,8 @@ import pytest
 
 from greylogd.analysis.headers import SourceOptions
 from greylogd.analysis.kernlog import read_kernlog
-from greylogd.analysis.sources import iter_envelopes, rotated_set, rotation_order
+from greylogd.analysis.logfiles import rotated_set, rotation_order
+from greylogd.analysis.sources import iter_envelopes
 from greylogd.errors import InputError
 
 LOG = ("{stamp} mx1 kernel: [GREYD WHITED] IN=eth0 OUT= SRC=192.0.2.{n} DST=198.51.100.10 LEN=60 TOS=0x00 "

@@ -1,0 +1,176 @@
+"""Kernel LOG lines of one chunk into connections rows and bad lines: the C scanner where it can vouch
+for a line (``greylogd.analysis.logscan``), the Python path (RE2 patterns, below) for every other line.
+Both give the same rows, reasons and dtypes (tests/unit/test_logscan.py); the policy is kernlog's.
+
+The Python path is vectorized: per chunk, one RE2 pass for the syslog header and three short ones for
+the LOG fields (``pyarrow.compute.extract_regex``), dotted quads validated by one RE2 pass, other
+addresses normalised by ``ipaddress`` once per distinct value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from greylogd.analysis import frames, logscan
+from greylogd.analysis.headers import SourceOptions, arrow_strings, to_int
+from greylogd.analysis.sources import Envelopes, RawChunk, bad_lines, chunk_envelopes, subset
+
+# Three short patterns rather than one spanning the line: RE2's submatch engine runs over the span of
+# the match, so short matches are several times faster. The first SRC/DST and PROTO are the outer
+# packet's (an ICMP error quotes the inner one after them).
+LOG_FIELDS = (
+    r"^(?:\[ *[0-9]+\.[0-9]+\] )?(?P<prefix>(?:[^I]|I[^N]|IN[^=])*)IN=(?P<in_if>[^ ]*) OUT=",
+    r" SRC=(?P<src>[^ ]+) DST=(?P<dst>[^ ]+) ",
+    r" PROTO=(?P<proto>[^ ]+)(?: SPT=(?P<spt>[0-9]+) DPT=(?P<dpt>[0-9]+))?",
+)
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = rf"^(?:{_OCTET}\.){{3}}{_OCTET}$"
+LOG_MARK = " OUT="  # the kernel prints "IN=<if> OUT=<if> " in every LOG line
+
+
+# a chunk that leaves fewer lines than this to the Python path can have them parsed later, together with
+# other chunks' (kernlog batches them): the Python path costs about 30 ms a call whatever its size
+DEFER_LINES = 8192
+
+
+@dataclass
+class Parsed:
+    """One chunk's part of a KernlogResult: connections rows and the line number of each (``line``),
+    bad lines, lines read and skipped; ``left``: lines not parsed yet (``parse_raw(defer=True)``)."""
+
+    source: str
+    connections: pd.DataFrame
+    line: np.ndarray
+    bad: pd.DataFrame
+    lines: int
+    skipped: int
+    left: RawChunk | None = None
+
+
+def parse_raw(raw: RawChunk, options: SourceOptions, categories: Mapping[str, str] | None = None,
+              defer: bool = False) -> Parsed:
+    """``parse_chunk`` of a raw chunk: lines of the formats logscan knows are scanned in C, the lines it
+    leaves (and every line of other formats) go through the Python path, now or, with ``defer`` and
+    fewer than DEFER_LINES of them, by whoever batches ``Parsed.left``; same result either way."""
+    if raw.fmt not in logscan.FORMATS or raw.lines.null_count:
+        return parse_chunk(chunk_envelopes(raw, options, LOG_MARK), categories)
+    found = logscan.scan(raw.lines, raw.fmt)
+    ts = logscan.stamps(found, raw.fmt, raw.mtime, options)
+    late = ts.isna().to_numpy()  # the stamp rules rejected it (e.g. Feb 30): the Python path says why
+    found.status[found.line[late]] = logscan.FALLBACK
+    host = None if raw.fmt in ("rfc3164", "rfc3339") else options.host or socket.gethostname()
+    connections = logscan.connections(found, ts, host, categories)
+    if late.any():
+        connections = connections.iloc[np.flatnonzero(~late)].reset_index(drop=True)
+    left = found.status == logscan.FALLBACK
+    part = Parsed(raw.source, connections, found.line[~late] + raw.first_line, frames.empty(frames.BAD_LINES),
+                  len(raw.lines) - int(np.count_nonzero(left)),
+                  int(np.count_nonzero(found.status == logscan.SKIP)), subset(raw, left))
+    if defer and len(part.left.lines) < DEFER_LINES:
+        return part
+    rest = parse_chunk(chunk_envelopes(part.left, options, LOG_MARK), categories)
+    return merge(replace(part, left=None), rest)
+
+
+def merge(first: Parsed, then: Parsed) -> Parsed:
+    """Two parts of one source as one, rows in line order (``first`` has no bad lines: it is a scanned
+    part; ``then`` has no ``left``: it is the Python path's)."""
+    if not len(then.connections):
+        return replace(first, bad=then.bad, lines=first.lines + then.lines,
+                       skipped=first.skipped + then.skipped)
+    line = np.concatenate([first.line, then.line])
+    order = np.argsort(line, kind="stable")
+    connections = frames.concat([first.connections, then.connections]).take(order).reset_index(drop=True)
+    return Parsed(first.source, connections, line[order], then.bad, first.lines + then.lines,
+                  first.skipped + then.skipped, first.left)
+
+
+def parse_chunk(chunk: Envelopes, categories: Mapping[str, str] | None = None) -> Parsed:
+    """Connections and bad lines of one envelope chunk whose lines were kept by ``LOG_MARK`` (the
+    Python path: RE2 patterns)."""
+    log = chunk.frame
+    table = _fields(arrow_strings(log["message"].fillna("")), log.index)
+    table["src"], table["dst"] = normalise_addresses(table["src"]), normalise_addresses(table["dst"])
+    table["bad_port"] = False
+    for port in ("spt", "dpt"):
+        number = to_int(table[port], 65535)
+        table["bad_port"] |= table[port].fillna("").ne("") & number.isna()
+        table[port] = number
+    reasons = _reasons(log, table)
+    good = reasons.isna().to_numpy()
+    if good.all():  # filtering copies every column: only when there is something to drop
+        connections = _connections(log, table, categories)
+    else:
+        connections = _connections(log[good], table[good], categories)
+    return Parsed(chunk.source, connections, log["line"].to_numpy()[good],
+                  bad_lines(chunk.source, log, reasons), chunk.lines, chunk.lines - len(log))
+
+
+def _fields(message: pa.Array, index: pd.Index) -> pd.DataFrame:
+    """LOG_FIELDS groups as str columns; a row missing any of the three parts is all NaN."""
+    columns, valid = {}, np.ones(len(message), bool)
+    for pattern in LOG_FIELDS:
+        parts = pc.extract_regex(message, pattern)
+        valid &= parts.is_valid().to_numpy(zero_copy_only=False)
+        for name in re.findall(r"\?P<(\w+)>", pattern):
+            columns[name] = pd.Series(parts.field(name), dtype="str", index=index)
+    table = pd.DataFrame(columns, index=index)
+    if not valid.all():
+        table.loc[~valid] = np.nan
+    return table
+
+
+def _reasons(log: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
+    """Why each LOG line is bad (NaN when it is good); the first failing check names it."""
+    suspect = log["ts"].isna() | table["src"].isna() | table["dst"].isna() | table["bad_port"]
+    log, table = log[suspect], table[suspect]
+    message = log["message"].fillna("")
+    checks = [(log["ts"].isna(), "no syslog header or time"),
+              (~message.str.contains(" SRC=", regex=False), "no SRC"),
+              (~message.str.contains(" PROTO=", regex=False), "no PROTO"),
+              (table["proto"].isna(), "malformed LOG fields"),
+              (table["src"].isna() | table["dst"].isna(), "invalid address"),
+              (table["bad_port"], "invalid port")]
+    reasons = np.select([mask.to_numpy(bool) for mask, _ in checks], [r for _, r in checks], default="")
+    return pd.Series(reasons, index=log.index, dtype="str").reindex(suspect.index)
+
+
+def normalise_addresses(text: pd.Series) -> pd.Series:
+    """IP addresses in ``ipaddress`` compressed form (the kernel prints IPv6 fully expanded); NaN where
+    missing or invalid. Dotted quads are checked in one RE2 pass (the kernel's %pI4 is already
+    canonical); everything else is converted by ``ipaddress`` once per distinct value."""
+    quad = pc.match_substring_regex(arrow_strings(text), _IPV4).to_numpy(zero_copy_only=False)
+    quad = np.asarray(pd.Series(quad, index=text.index).fillna(False), dtype=bool)
+    codes, uniques = pd.factorize(text[~quad])
+    normal = np.array([_normal(value) for value in uniques] + [np.nan], dtype=object)
+    out = text.where(quad)
+    out[~quad] = normal[codes]
+    return out.astype("str")
+
+
+def _normal(value: str) -> str | float:
+    try:
+        return ipaddress.ip_address(value).compressed
+    except ValueError:
+        return np.nan
+
+
+def _connections(log: pd.DataFrame, table: pd.DataFrame,
+                 categories: Mapping[str, str] | None) -> pd.DataFrame:
+    """frames.CONNECTIONS rows of good LOG lines."""
+    prefix = table["prefix"].str.strip().astype("category")
+    category = frames.categorise(prefix.array, (table["in_if"] == "").to_numpy(bool), categories)
+    out = table.assign(ts=log["ts"], host=log["host"], prefix=prefix, category=category,
+                       ip_version=np.where(table["src"].str.contains(":", regex=False), 6, 4))
+    return frames.typed(out, frames.CONNECTIONS)
+
+
