@@ -27,6 +27,7 @@ from tests.integration.netns import (
     send_raw,
     syn_burst,
     syn_packets,
+    tcp_syn,
 )
 
 pytestmark = pytest.mark.root
@@ -187,3 +188,27 @@ def test_a_backlog_is_returned_in_reads_of_at_most_read_events(pair: Pair) -> No
     assert len(sizes) >= 2 and READ_EVENTS <= sizes[0] < counted
     assert len(sports) == counted and sports == sorted(set(sports))  # each once, in order
     assert (stats.received, stats.seq_gaps, stats.malformed) == (counted, 0, 0)
+
+
+def test_malformed_payloads_are_counted_in_c_and_not_returned(pair: Pair) -> None:
+    """The C callback's parser rejects a TCP header with data offset 4; the packet is counted (received and
+    malformed, its sequence number consumed) and the good SYNs around it come back with their ports."""
+    pair.gateway.nft("""
+table inet greylogd_test {
+    chain pre {
+        type filter hook prerouting priority -150; policy accept;
+        ip saddr 203.0.113.66 counter log group 155
+    }
+}
+""")
+    bad = bytearray(tcp_syn("203.0.113.66", str(pair.gateway.v4), 4444, 25))
+    bad[32] = 0x40  # TCP data offset 4: shorter than a TCP header
+    good = [tcp_syn("203.0.113.66", str(pair.gateway.v4), port, 25) for port in (4443, 4445)]
+    with nflog_capture(pair.gateway, GROUPS, **FAST) as capture:
+        send_raw(pair.sender, [good[0], bytes(bad), good[1]])
+        time.sleep(0.2)
+        events, stats = capture.stop()
+    assert [(str(e.src), e.sport, e.seq) for e in events] == [("203.0.113.66", 4443, 0),
+                                                              ("203.0.113.66", 4445, 2)]
+    assert (stats.received, stats.malformed, stats.seq_gaps) == (3, 1, 0)
+    assert pair.gateway.nft_packets("inet", "greylogd_test", "pre") == [3]
