@@ -48,7 +48,7 @@ GLOSSARY = [
                               "N promoted tuples and no trapped host."),
     ("spam sources", "/24 (IPv4) or /64 (IPv6) networks with greylisted connections and no promoted tuple; "
                      "tarpit time = sum of greyd's 'disconnected after N seconds' for connections that "
-                     "carried blacklist names."),
+                     "carried blacklist names; helos = the HELO names their tuples used most."),
     ("whitelist health", "WHITE entries alive at the period's end, new in the period, refreshed by a "
                          "trusted connection in the period, and expiring within 7 days without a refresh."),
     ("connection categories", "trusted [GREYD WHITED]; greylisted [GREYD 25 DNAT]/[GREYD 25 REDIRECTED]; "

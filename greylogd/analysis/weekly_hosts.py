@@ -12,9 +12,9 @@ import pandas as pd
 
 from greylogd.analysis import frames
 from greylogd.analysis.period import Period
-from greylogd.analysis.weekly_tuples import network
+from greylogd.analysis.weekly_tuples import network, top_helos
 
-SPAM_COLUMNS = ["net", "connections", "hosts", "trapped_hosts", "tarpit_s"]
+SPAM_COLUMNS = ["net", "connections", "hosts", "trapped_hosts", "tarpit_s", "helos"]
 TRAPPED_COLUMNS = ["ip", "net", "trapped_tuples", "trap_events", "db_expire"]
 EXPIRING_COLUMNS = ["ip", "first", "expire", "pcount"]
 
@@ -42,9 +42,10 @@ def tarpit_seconds(events: pd.DataFrame) -> pd.Series:
 
 def spam_sources(greylisted: pd.DataFrame, classified: pd.DataFrame | None, trapped: pd.Series,
                  events: pd.DataFrame | None, top: int = 20) -> pd.DataFrame:
-    """Networks with greylisted connections and no promoted tuple, by connections (descending), top N.
+    """Networks with greylisted connections and no promoted tuple, by connections (descending), top N;
+    helos: the HELO names the network's tuples used most (weekly_tuples.top_helos).
 
-    Without the ledger (classified None) no network can be excluded: every network is listed.
+    Without the ledger (classified None) no network can be excluded and no HELO is known (NA).
     """
     nets = network(greylisted["src"])
     table = greylisted.assign(net=nets).groupby("net", sort=True).agg(
@@ -60,7 +61,10 @@ def spam_sources(greylisted: pd.DataFrame, classified: pd.DataFrame | None, trap
         table["tarpit_s"] = table.index.map(tarpit_seconds(events)).fillna(0).astype("Float64")
     table = table.reset_index().astype({"net": "str", "connections": "int64", "hosts": "int64"})
     ranked = table.sort_values(["connections", "net"], ascending=[False, True], kind="stable")
-    return ranked.head(top).reset_index(drop=True)[SPAM_COLUMNS]
+    ranked = ranked.head(top).reset_index(drop=True)
+    ranked["helos"] = (pd.Series(pd.NA, index=ranked.index, dtype="str") if classified is None
+                       else top_helos(classified, "net", ranked["net"]))
+    return ranked[SPAM_COLUMNS]
 
 
 def trapped_hosts(trapped: pd.Series, classified: pd.DataFrame | None, entries: pd.DataFrame | None,

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from greylogd.analysis.weekly_tuples import NULL_SENDER
+from greylogd.analysis.weekly_tuples import NULL_SENDER, top_helos
 
 COMMENT_MAX = 64
 SUGGESTION_COLUMNS = ["domain", "reason", "promoted", "abandoned", "rotated_pairs", "delay_p50",
-                      "delay_p90", "nets", "greyd_line"]
+                      "delay_p90", "nets", "helos", "greyd_line"]
 
 
 def _reason(rotated: int, p90: float, threshold_s: int) -> str:
@@ -39,7 +39,9 @@ def greyd_line(domain: str, nets: list[str], reason: str) -> str:
 def suggestions(classified: pd.DataFrame, trusted: pd.DataFrame, rotation: pd.DataFrame,
                 trapped_ips: pd.Series, delay_threshold_s: int = 1800,
                 min_promoted: int = 3) -> pd.DataFrame:
-    """Rows of SUGGESTION_COLUMNS, by promoted tuples (descending) then domain; nets space-separated."""
+    """Rows of SUGGESTION_COLUMNS, by promoted tuples (descending) then domain; nets space-separated;
+    helos: the HELO names the domain's tuples used most (do they look like the domain's mail servers?).
+    HELO never goes into greyd_line: it is evidence for the reader, not something greyd should trust."""
     table = trusted[["domain", "promoted", "delay_p50", "delay_p90"]].merge(
         rotation[["domain", "rotated_pairs"]], on="domain", how="left")
     table["rotated_pairs"] = table["rotated_pairs"].fillna(0).astype("int64")
@@ -55,8 +57,9 @@ def suggestions(classified: pd.DataFrame, trusted: pd.DataFrame, rotation: pd.Da
     table["reason"] = [_reason(r, p, delay_threshold_s)
                        for r, p in zip(table["rotated_pairs"], table["delay_p90"], strict=True)]
     table["nets"] = [" ".join(nets[d]) for d in table["domain"]]
+    table["helos"] = top_helos(classified, "domain", table["domain"])
     table["greyd_line"] = [greyd_line(d, nets[d], r)
                            for d, r in zip(table["domain"], table["reason"], strict=True)]
-    table = table.astype({"domain": "str", "reason": "str", "nets": "str", "greyd_line": "str"})
+    table = table.astype(dict.fromkeys(["domain", "reason", "nets", "helos", "greyd_line"], "str"))
     return table[SUGGESTION_COLUMNS].sort_values(["promoted", "domain"], ascending=[False, True],
                                                  kind="stable", ignore_index=True)

@@ -22,6 +22,7 @@ from greylogd.analysis.period import Period
 STATUSES = ["promoted", "abandoned", "pending", "trapped"]
 PERCENTILES = {"p50": 0.50, "p75": 0.75, "p90": 0.90, "p95": 0.95, "p99": 0.99}
 NULL_SENDER = "<>"
+HELO_TOP = 3  # HELO names shown per network or domain
 # added by classify() to the tuples columns
 CLASSIFIED_COLUMNS = ["status", "delay_s", "domain", "net"]
 
@@ -99,6 +100,17 @@ def classify(tuples: pd.DataFrame, period: Period, grey_expiry_s: int) -> pd.Dat
     out["domain"] = registrable(out["sender_domain"])
     out["net"] = network(out["ip"])
     return out
+
+
+def top_helos(classified: pd.DataFrame, key: str, keys: pd.Series, n: int = HELO_TOP) -> pd.Series:
+    """For each value of `keys` (a column `key` of classified: net, domain), the `n` HELO names its tuples
+    used most (most tuples first, then by name), joined by ", "; "" where it has no tuple. HELO is what
+    the sending host calls itself: evidence for a reader, and hostile text that renderers must escape."""
+    rows = classified.loc[classified[key].isin(keys.unique()), [key, "helo"]]
+    counts = rows.groupby([key, "helo"], observed=True).size().rename("tuples").reset_index()
+    counts = counts.sort_values([key, "tuples", "helo"], ascending=[True, False, True], kind="stable")
+    joined = counts.groupby(key, observed=True).head(n).groupby(key, observed=True)["helo"].agg(", ".join)
+    return pd.Series(keys.map(joined).to_numpy(), index=keys.index, dtype="str").fillna("")
 
 
 def delay_stats(delays: pd.Series) -> pd.Series:

@@ -28,7 +28,8 @@ SECTIONS = [
     ("trusted", "Trusted domains", "Sender domains with promoted tuples (delays in minutes)."),
     ("rotation", "Pool rotation", "Same (from, to) abandoned from one IP, later seen from another."),
     ("suggestions", "Whitelist suggestions", "Evidence and the lines to add to a greyd whitelist file."),
-    ("spam_sources", "Spam-source networks", "Greylisted networks without a promoted tuple."),
+    ("spam_sources", "Spam-source networks", "Greylisted networks without a promoted tuple, with the "
+                     "HELO names they used most."),
     ("trapped", "Trapped hosts", "Hosts trapped by a spamtrap, per source."),
     ("white_summary", "Whitelist health", "WHITE entries of greyd's database."),
     ("white_expiring", "WHITE entries expiring within 7 days", "Unless the host connects again."),

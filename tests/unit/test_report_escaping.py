@@ -1,5 +1,6 @@
 """Hostile text from the network (HELO, from, domains) is made safe in every output: HTML, CSV, Parquet,
-JSON, PDF and the charts. The strings go in as sender domains, so they reach every domain table.
+JSON, PDF and the charts. The strings go in as sender domains, so they reach every domain table, and as
+HELO names (verbatim, not lower-cased like domains), which the suggestions show as evidence.
 
 Invalid UTF-8 reaches the frames as U+FFFD (readers decode with errors="replace"; pyarrow strings cannot
 hold lone surrogates at all); lone surrogates in object columns are handled by clean_text/neutralise."""
@@ -58,6 +59,7 @@ def test_html_escapes_and_cuts(out: Path) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;" in html
     assert "a" * 80 not in html and "a" * 79 + "\u2026" in html
     assert "bad\ufffd\ufffdx" in html
+    assert "<td>=HYPERLINK(&#34;http://evil.example/&#34;,&#34;x&#34;)</td>" in html  # a HELO cell
 
 
 @pytest.mark.parametrize("name", ["deferred", "trusted", "suggestions"])
@@ -68,6 +70,8 @@ def test_csv_cells_never_start_a_formula(out: Path, name: str) -> None:
     assert "'" + HOSTILE["formula"].lower() in cells and "'-2+3" in cells and "'@sum(a1:a9)" in cells
     assert "a" * 10_000 in cells  # CSV keeps the full value: it is data, not layout
     assert "bad\ufffd\ufffdx" in cells
+    if name == "suggestions":  # the HELO column: verbatim case, so not the domain cell
+        assert "'" + HOSTILE["formula"] in cells and "'+41 cmd" in cells
 
 
 def test_numbers_stay_numbers_in_csv(out: Path) -> None:
@@ -78,6 +82,8 @@ def test_numbers_stay_numbers_in_csv(out: Path) -> None:
 def test_parquet_round_trips_text(out: Path) -> None:
     trusted = pd.read_parquet(out / "trusted.parquet")
     assert set(trusted["domain"]) >= {HOSTILE["formula"].lower(), HOSTILE["html"], "bad\ufffd\ufffdx"}
+    helos = set(pd.read_parquet(out / "suggestions.parquet")["helos"])
+    assert helos >= {HOSTILE["formula"], HOSTILE["latex"], HOSTILE["html"], "a" * 10_000}
 
 
 def test_json_summary_is_valid(out: Path) -> None:

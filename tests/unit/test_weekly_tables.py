@@ -121,6 +121,7 @@ def test_suggestions_need_promoted_and_no_trap(classified: pd.DataFrame) -> None
     assert row["reason"] == "pool rotation (1 pair); delay p90 48 min > 30 min"
     assert row["greyd_line"] == ("# example.org: pool rotation (1 pair); delay p90 48 min > 30 min\n"
                                  "192.0.2.0/24\n198.51.100.0/24")
+    assert row["helos"] == "mx.example.org, mx.mail.example.org"  # 3 tuples, 1 tuple
     assert suggestions(classified, trusted, rotation, pd.Series(["192.0.2.4"]), 1800, 3).empty
     assert suggestions(classified, trusted, rotation, pd.Series([], dtype="str"), 1800, 4).empty
 
@@ -133,11 +134,12 @@ def test_spam_sources_and_tarpit(classified: pd.DataFrame) -> None:
     assert trapped.tolist() == ["203.0.113.7"]
     got = hosts.spam_sources(greylisted, classified, trapped, world.greyd_events())
     expected = pd.DataFrame({"net": ["203.0.113.0/24"], "connections": [3], "hosts": [3],
-                             "trapped_hosts": [1], "tarpit_s": pd.array([960.0], dtype="Float64")})
+                             "trapped_hosts": [1], "tarpit_s": pd.array([960.0], dtype="Float64"),
+                             "helos": ["mx.spam.test, mx.trap.test"]})  # 2 tuples, 1 tuple
     assert_frame_equal(got, expected, check_dtype=False)
     unfiltered = hosts.spam_sources(greylisted, None, trapped, None)
     assert unfiltered["net"].tolist() == ["203.0.113.0/24", "192.0.2.0/24"]
-    assert unfiltered["tarpit_s"].isna().all()
+    assert unfiltered["tarpit_s"].isna().all() and unfiltered["helos"].isna().all()
 
 
 def test_trapped_hosts(classified: pd.DataFrame) -> None:

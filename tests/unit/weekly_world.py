@@ -7,6 +7,7 @@ Tuples (ledger), one line each: ip, from, to, first, pass, outcome.
 - trap.test: 203.0.113.7 trapped.
 - null sender from 2001:db8::5 promoted after 45 min.
 - previous week: one abandoned tuple (for week-over-week).
+Each HELO is "mx." + the sender's domain (the null sender's is its address literal).
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ def _ts(values: object) -> pd.Series:
 def tuples() -> pd.DataFrame:
     raw = pd.DataFrame(TUPLES, columns=["ip", "from", "to", "first", "pass", "outcome"])
     raw["first"], raw["pass"] = _ts(raw["first"]), _ts(raw["pass"])
-    raw["helo"] = "mx.example"
     raw["sender_domain"] = raw["from"].str.rpartition("@")[2]
+    raw["helo"] = ("mx." + raw["sender_domain"]).where(raw["sender_domain"] != "", "[2001:db8::5]")
     raw["rcpt_domain"] = raw["to"].str.rpartition("@")[2]
     raw["last_seen"] = raw["pass"]
     raw["bcount"] = 2
