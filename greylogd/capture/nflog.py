@@ -41,8 +41,8 @@ COPY_RANGE = 192  # bytes: IPv6 header + a few extension headers + a TCP header 
 _RECV_BUF = 1 << 18  # bigger than the kernel's 128 KiB cap on nlbufsiz, so a batch is never truncated
 _SEQ_MOD = 1 << 32
 READ_EVENTS = 4096  # packets one read_batch() returns at most (it stops reading at this many)
-_MIN_MESSAGE = 20  # bytes: the smallest netlink message (header + nfgenmsg), so one datagram's most packets
-_SINK_CAPACITY = READ_EVENTS + _RECV_BUF // _MIN_MESSAGE
+_MIN_MESSAGE = 20  # bytes: the smallest netlink message (header + nfgenmsg)
+_SINK_CAPACITY = READ_EVENTS + _RECV_BUF // _MIN_MESSAGE  # + the most packets one datagram can hold
 _RECORD = "struct greylogd_record"
 _FIELDS = {"ts": "f8", "seq": "u4", "group": "u2", "sport": "u2", "dport": "u2", "inbound": "u1",
            "has_seq": "u1", "has_ts": "u1", "parsed": "u1", "family": "u1", "proto": "u1", "tcp_flags": "u1",
@@ -71,7 +71,7 @@ class _Group:
     """One bound NFLOG group and the C struct its callback receives (kept alive here)."""
 
     def __init__(self, num: int, direction: Direction, sink: Any) -> None:
-        self.num, self.direction = num, direction
+        self.num = num
         self.c = ffi.new("struct greylogd_group *", {"sink": sink, "num": num,
                                                       "inbound": direction is Direction.INBOUND})
         self.gh: Any = None
