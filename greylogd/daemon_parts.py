@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from greylogd.events import ConnectionEvent
 
 log = logging.getLogger("greylogd")
+SNAPSHOT_WAIT_S = 1.0  # longest a ledger poll waits for a refresh running on the commit thread
 
 
 def prepare_dir(path: str, account: Account | None) -> None:
@@ -115,9 +116,15 @@ class LazyStore:
             raise
 
     def snapshot(self) -> list[Entry]:
-        """For the ledger poller."""
-        with self._lock:
+        """For the ledger poller, on the loop thread: it waits at most SNAPSHOT_WAIT_S for a running refresh
+        (StoreError after that, so the poll is retried later), because the loop must keep reading the
+        capture while a commit waits out a locked database."""
+        if not self._lock.acquire(timeout=SNAPSHOT_WAIT_S):
+            raise StoreError(f"a refresh has held the database for over {SNAPSHOT_WAIT_S:g} s")
+        try:
             return self._get().snapshot()
+        finally:
+            self._lock.release()
 
     def reconfigure(self, settings: DaemonSettings) -> None:
         """Take new settings; the connection is reopened only if the database section changed."""

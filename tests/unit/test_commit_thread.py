@@ -1,15 +1,20 @@
 """ThreadCommits on a real SQLite greyd database: outcomes arrive through the fd, a busy database is an
-Outcome (retryable), a bug in the store call is re-raised in the caller's thread, and the refresher commits
-everything exactly once through it (merging a backlog of sealed batches into one transaction)."""
+Outcome (retryable), a bug in the store call is re-raised in the caller's thread, the refresher commits
+everything exactly once through it (merging a backlog of sealed batches into one transaction), and a ledger
+snapshot on the loop thread never waits long for a refresh stuck on greyd's lock."""
 
 from __future__ import annotations
 
 import select
 import sqlite3
+import time
 
 import pytest
 
 from greylogd.commit_thread import Job, ThreadCommits
+from greylogd.daemon_parts import SNAPSHOT_WAIT_S, LazyStore
+from greylogd.daemon_settings import CliOptions, load
+from greylogd.errors import StoreError
 from greylogd.events import EventBatch
 from greylogd.greydb.sqlite import SqliteStore
 from greylogd.refresher import MERGE_BATCHES, Refresher, RefresherSettings, SystemClock
@@ -97,3 +102,31 @@ def test_refresher_on_the_thread_commits_a_backlog_merged_and_exactly_once(store
     assert sizes == [MERGE_BATCHES * 10] * 3 + [20]
     assert sum(e.pcount for e in store.snapshot()) == 500 == refresher.stats.committed_events
     assert refresher.stats.committed_batches == 50
+
+
+def test_a_ledger_snapshot_does_not_wait_out_a_refresh_stuck_on_a_locked_database(tmp_path):
+    """The daemon's LazyStore is shared by the commit thread and the loop's ledger polls: while a refresh
+    waits for greyd's lock, a poll gives up after SNAPSHOT_WAIT_S with a StoreError (retried at the next
+    interval) instead of stalling the capture loop; the refresh then commits once the lock is gone."""
+    conf = tmp_path / "greyd.conf"
+    conf.write_text('section firewall { driver = "greyd_netfilter.so" }\n section database { driver = '
+                    f'"greyd_sqlite.so"; path = "{tmp_path}/db"; busy_timeout = 5000 }}\n')
+    lazy = LazyStore(load(CliOptions(str(conf)))[0])
+    assert lazy.snapshot() == []  # opens the file and creates greyd's tables
+    other = sqlite3.connect(tmp_path / "db" / "greyd.sqlite", isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    commits = ThreadCommits(lazy)
+    try:
+        commits.submit(Job({"192.0.2.1": 1}, NOW, W))
+        time.sleep(0.3)  # the refresh is now in SQLite's busy wait, holding LazyStore's lock
+        started = time.monotonic()
+        with pytest.raises(StoreError, match=r"a refresh has held the database for over 1 s"):
+            lazy.snapshot()
+        assert SNAPSHOT_WAIT_S <= time.monotonic() - started < SNAPSHOT_WAIT_S + 1
+        other.execute("ROLLBACK")
+        assert _outcome(commits).result.created == ("192.0.2.1",)
+    finally:
+        commits.close()
+        other.close()
+    assert [(e.ip, e.pcount) for e in lazy.snapshot()] == [("192.0.2.1", 1)]
+    lazy.close()
