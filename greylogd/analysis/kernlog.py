@@ -21,7 +21,7 @@ Speed: chunks are parsed by two threads, well-formed lines of kern.log's usual f
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -88,11 +88,10 @@ def parse_kernlog(lines: Iterable[str], *, source: str = "<lines>", options: Sou
 def _with_left(parts: Iterable[Parsed], options: SourceOptions,
                categories: Mapping[str, str] | None) -> Iterator[Parsed]:
     """The parts, and the Python path's parts of the lines they left, batched (up to DEFER_LINES lines
-    a call) and placed before the next part of another source or with bad lines of its own, so that
-    bad lines stay in input order (connections are put back in order by _combine)."""
+    of one source a call); _combine puts rows and bad lines back in input order."""
     waiting: list = []
     for part in parts:
-        if waiting and (waiting[0].source != part.source or len(part.bad)):
+        if waiting and waiting[0].input != part.input:
             yield _parse_left(waiting, options, categories)
         if part.left is not None and len(part.left.lines):
             waiting.append(part.left)
@@ -107,27 +106,48 @@ def _parse_left(waiting: list, options: SourceOptions, categories: Mapping[str, 
     """The Python path over the waiting lines (emptied), as one part."""
     raw = joined(waiting)
     waiting.clear()
-    return parse_chunk(chunk_envelopes(raw, options, LOG_MARK), categories)
+    return replace(parse_chunk(chunk_envelopes(raw, options, LOG_MARK), categories), input=raw.input)
 
 
-def _input_order(parts: list[Parsed]) -> np.ndarray | None:
-    """Where each row goes to be in input order (sources in order of appearance, then line), or None
-    when the rows already are (the Python path's batched parts found no connections)."""
-    ordinal: dict[str, int] = {}
-    keys = [(ordinal.setdefault(p.source, len(ordinal)) << 40) + p.line for p in parts if len(p.line)]
+def _input_order(parts: list[Parsed], lines: Callable[[Parsed], np.ndarray]) -> np.ndarray | None:
+    """Where each row goes to be in input order (input, then line number), or None when the rows
+    already are (usually: the batched Python path rarely finds connections)."""
+    keys = [(np.int64(p.input) << 40) + lines(p) for p in parts]
     key = np.concatenate(keys) if keys else np.zeros(0, np.int64)
     return None if np.all(key[1:] >= key[:-1]) else np.argsort(key, kind="stable")
 
 
-def _duplicated(connections: pd.DataFrame, ts: np.ndarray) -> np.ndarray:
-    """Rows equal in _SAME_LINE to an earlier row; only rows whose (ts, spt, dpt) hash collides with
-    another's are compared in full."""
-    ports = [connections[name].to_numpy(np.int64, na_value=-1).astype(np.uint64) for name in ("spt", "dpt")]
-    key = ts.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) ^ ports[0] << np.uint64(20) ^ ports[1]
-    maybe = np.flatnonzero(pd.Series(key).duplicated(keep=False).to_numpy())
-    duplicated = np.zeros(len(connections), bool)
+def _unique_in_time_order(connections: pd.DataFrame) -> np.ndarray:
+    """Positions of the rows to keep, sorted by ts (stable): a row equal in _SAME_LINE to an earlier
+    one is dropped. Only rows that tie in time with another (and whose ts/ports hash collides) are
+    compared in full."""
+    ts = pd.DatetimeIndex(connections["ts"]).asi8
+    order = np.argsort(ts, kind="stable")
+    same, tie = ts[order[1:]] == ts[order[:-1]], np.zeros(len(order), bool)
+    tie[1:] |= same
+    tie[:-1] |= same
+    tied = np.sort(order[tie])
+    ports = [connections[name].to_numpy(np.int64, na_value=-1)[tied].astype(np.uint64)
+             for name in ("spt", "dpt")]
+    key = ts[tied].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) ^ ports[0] << np.uint64(20) ^ ports[1]
+    maybe = tied[pd.Series(key).duplicated(keep=False).to_numpy()]
+    duplicated = np.zeros(len(order), bool)
     duplicated[maybe] = connections.iloc[maybe].duplicated(_SAME_LINE).to_numpy()
-    return duplicated
+    return order[~duplicated[order]]
+
+
+def _tidy(column: pd.Series) -> pd.Series:
+    """A categorical column as astype("category") of its values would make it: unused categories
+    dropped, the rest sorted (the parts' categories were merged)."""
+    codes, labels = column.cat.codes.to_numpy(), column.cat.categories
+    used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(labels)))
+    kept = used[np.argsort(labels[used].to_numpy(object), kind="stable")]
+    if np.array_equal(kept, np.arange(len(labels))):
+        return column
+    recode = np.full(len(labels) + 1, -1)
+    recode[kept] = np.arange(len(kept))
+    tidy = pd.Categorical.from_codes(recode[codes], dtype=pd.CategoricalDtype(labels[kept]))
+    return pd.Series(tidy, index=column.index, name=column.name)
 
 
 def _combine(parts: list[Parsed]) -> KernlogResult:
@@ -136,21 +156,20 @@ def _combine(parts: list[Parsed]) -> KernlogResult:
     (skipped when there is nothing to drop or move) is done a column at a time."""
     lines, skipped = sum(p.lines for p in parts), sum(p.skipped for p in parts)
     bad = pd.concat([frames.empty(frames.BAD_LINES), *(p.bad for p in parts)], ignore_index=True)
+    bad_order = _input_order(parts, lambda p: p.bad["line"].to_numpy(np.int64))
+    bad = bad if bad_order is None else bad.take(bad_order)
     found = [p.connections for p in parts if len(p.connections)]
     connections = frames.concat(found) if found else frames.empty(frames.CONNECTIONS)
-    rows, arrival = len(connections), _input_order(parts)
+    rows, arrival = len(connections), _input_order(parts, lambda p: p.line)
     del found
     parts.clear()
     if arrival is not None:
         connections = connections.take(arrival)
-    ts = pd.DatetimeIndex(connections["ts"]).asi8
-    keep = np.flatnonzero(~_duplicated(connections, ts))
-    order = keep[np.argsort(ts[keep], kind="stable")]
+    order = _unique_in_time_order(connections)
     if len(order) < rows or np.any(order[1:] < order[:-1]):
         connections = pd.DataFrame({name: connections.pop(name).take(order).reset_index(drop=True)
                                     for name in list(connections)})
-    for name in connections.select_dtypes("category"):  # as astype("category") of the final column
-        used = connections[name].cat.remove_unused_categories()
-        connections[name] = used.cat.reorder_categories(sorted(used.cat.categories))
+    for name in connections.select_dtypes("category"):
+        connections[name] = _tidy(connections[name])
     return KernlogResult(connections.reset_index(drop=True), frames.typed(bad, frames.BAD_LINES), lines,
                          skipped, rows - len(order))

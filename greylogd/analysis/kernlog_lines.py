@@ -35,6 +35,7 @@ LOG_FIELDS = (
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4 = rf"^(?:{_OCTET}\.){{3}}{_OCTET}$"
 LOG_MARK = " OUT="  # the kernel prints "IN=<if> OUT=<if> " in every LOG line
+INVALID_ADDRESS, INVALID_PORT = "invalid address", "invalid port"  # bad_lines reasons both paths give
 
 
 # a chunk that leaves fewer lines than this to the Python path can have them parsed later, together with
@@ -45,7 +46,8 @@ DEFER_LINES = 8192
 @dataclass
 class Parsed:
     """One chunk's part of a KernlogResult: connections rows and the line number of each (``line``),
-    bad lines, lines read and skipped; ``left``: lines not parsed yet (``parse_raw(defer=True)``)."""
+    bad lines, lines read and skipped; ``left``: lines not parsed yet (``parse_raw(defer=True)``);
+    ``input``: RawChunk.input of its source."""
 
     source: str
     connections: pd.DataFrame
@@ -54,6 +56,7 @@ class Parsed:
     lines: int
     skipped: int
     left: RawChunk | None = None
+    input: int = 0
 
 
 def parse_raw(raw: RawChunk, options: SourceOptions, categories: Mapping[str, str] | None = None,
@@ -62,36 +65,47 @@ def parse_raw(raw: RawChunk, options: SourceOptions, categories: Mapping[str, st
     leaves (and every line of other formats) go through the Python path, now or, with ``defer`` and
     fewer than DEFER_LINES of them, by whoever batches ``Parsed.left``; same result either way."""
     if raw.fmt not in logscan.FORMATS or raw.lines.null_count:
-        return parse_chunk(chunk_envelopes(raw, options, LOG_MARK), categories)
+        return replace(parse_chunk(chunk_envelopes(raw, options, LOG_MARK), categories), input=raw.input)
     found = logscan.scan(raw.lines, raw.fmt)
     ts = logscan.stamps(found, raw.fmt, raw.mtime, options)
     late = ts.isna().to_numpy()  # the stamp rules rejected it (e.g. Feb 30): the Python path says why
     found.status[found.line[late]] = logscan.FALLBACK
     host = None if raw.fmt in ("rfc3164", "rfc3339") else options.host or socket.gethostname()
+    good, bad = ~late & (found.reason == 0), ~late & (found.reason != 0)
     connections = logscan.connections(found, ts, host, categories)
-    if late.any():
-        connections = connections.iloc[np.flatnonzero(~late)].reset_index(drop=True)
-    left = found.status == logscan.FALLBACK
-    part = Parsed(raw.source, connections, found.line[~late] + raw.first_line, frames.empty(frames.BAD_LINES),
+    if not good.all():
+        connections = connections.iloc[np.flatnonzero(good)].reset_index(drop=True)
+    numbers, left = raw.line_numbers(), found.status == logscan.FALLBACK
+    part = Parsed(raw.source, connections, numbers[found.line[good]], _scanned_bad(raw, found, bad),
                   len(raw.lines) - int(np.count_nonzero(left)),
-                  int(np.count_nonzero(found.status == logscan.SKIP)), subset(raw, left))
+                  int(np.count_nonzero(found.status == logscan.SKIP)), subset(raw, left), raw.input)
     if defer and len(part.left.lines) < DEFER_LINES:
         return part
     rest = parse_chunk(chunk_envelopes(part.left, options, LOG_MARK), categories)
     return merge(replace(part, left=None), rest)
 
 
+def _scanned_bad(raw: RawChunk, found: logscan.Scan, bad: np.ndarray) -> pd.DataFrame:
+    """bad_lines rows of the scanner's bad rows (where ``bad``), with _reasons' words for them."""
+    index = found.line[bad]
+    frame = pd.DataFrame({"line": raw.line_numbers()[index],
+                          "raw": pd.Series(raw.lines.take(index), dtype="str")})
+    reasons = pd.Series(np.array(["", INVALID_ADDRESS, INVALID_PORT])[found.reason[bad]], dtype="str")
+    return bad_lines(raw.source, frame, reasons)
+
+
 def merge(first: Parsed, then: Parsed) -> Parsed:
-    """Two parts of one source as one, rows in line order (``first`` has no bad lines: it is a scanned
-    part; ``then`` has no ``left``: it is the Python path's)."""
-    if not len(then.connections):
-        return replace(first, bad=then.bad, lines=first.lines + then.lines,
-                       skipped=first.skipped + then.skipped)
-    line = np.concatenate([first.line, then.line])
-    order = np.argsort(line, kind="stable")
-    connections = frames.concat([first.connections, then.connections]).take(order).reset_index(drop=True)
-    return Parsed(first.source, connections, line[order], then.bad, first.lines + then.lines,
-                  first.skipped + then.skipped, first.left)
+    """Two parts of one source as one, rows and bad lines in line order (``then`` has no ``left``)."""
+    bad = pd.concat([first.bad, then.bad], ignore_index=True)
+    bad = bad.take(np.argsort(bad["line"].to_numpy(), kind="stable")).reset_index(drop=True)
+    line, connections = first.line, first.connections
+    if len(then.connections):
+        line = np.concatenate([first.line, then.line])
+        order = np.argsort(line, kind="stable")
+        connections = frames.concat([first.connections, then.connections]).take(order).reset_index(drop=True)
+        line = line[order]
+    return Parsed(first.source, connections, line, frames.typed(bad, frames.BAD_LINES),
+                  first.lines + then.lines, first.skipped + then.skipped, first.left, first.input)
 
 
 def parse_chunk(chunk: Envelopes, categories: Mapping[str, str] | None = None) -> Parsed:
@@ -138,8 +152,8 @@ def _reasons(log: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
               (~message.str.contains(" SRC=", regex=False), "no SRC"),
               (~message.str.contains(" PROTO=", regex=False), "no PROTO"),
               (table["proto"].isna(), "malformed LOG fields"),
-              (table["src"].isna() | table["dst"].isna(), "invalid address"),
-              (table["bad_port"], "invalid port")]
+              (table["src"].isna() | table["dst"].isna(), INVALID_ADDRESS),
+              (table["bad_port"], INVALID_PORT)]
     reasons = np.select([mask.to_numpy(bool) for mask, _ in checks], [r for _, r in checks], default="")
     return pd.Series(reasons, index=log.index, dtype="str").reindex(suspect.index)
 

@@ -24,12 +24,15 @@
 #define LS_DMESG 3
 #define LS_KMSG 4
 #define LS_FIELDS 6 /* host, prefix, in_if, proto, src, dst */
+#define LS_BAD_ADDRESS 1 /* row reasons (0: a connection), as kernlog_lines._reasons names them */
+#define LS_BAD_PORT 2
 
 typedef struct {
     int64_t *line;   /* row -> index of its line */
     int64_t *stamp;  /* RFC 3339: epoch us; RFC 3164: MMDDhhmmss as printed; dmesg/kmsg: uptime us */
     int32_t *spt, *dpt; /* -1: none */
     int8_t *ip_version;
+    int8_t *reason;  /* 0, LS_BAD_ADDRESS or LS_BAD_PORT */
     char *arena[LS_FIELDS];
     int64_t capacity[LS_FIELDS];
     int64_t *offsets[LS_FIELDS]; /* rows + 1 entries each, offsets[f][0] set by the caller */
@@ -40,7 +43,7 @@ typedef struct { const char *p; const char *end; } span;
 typedef struct {
     int64_t stamp;
     int32_t spt, dpt;
-    int8_t ip_version;
+    int8_t ip_version, reason;
     span field[LS_FIELDS];
     char addr[2][48]; /* normalised src, dst */
     int addr_len[2];
@@ -290,7 +293,8 @@ static void mark(const char *s, const char *end, marks *k) {
     }
 }
 
-/* " SRC=a DST=b " and " PROTO=x[ SPT=n DPT=m]" at their first occurrences, which must be in the message */
+/* " SRC=a DST=b " and " PROTO=x[ SPT=n DPT=m]" at their first occurrences, which must be in the message;
+ * 1, or LS_BAD_PORT + 1 when the patterns match but a port is out of range (to_int: 1-18 digits, <= 65535) */
 static int log_fields(const char *m, const char *end, const marks *k, row *r) {
     const char *p = k->src;
     if (!p || p < m || !(p = word(p + 5, end, &r->field[4])) || end - p < 5 || memcmp(p, " DST=", 5) != 0)
@@ -306,9 +310,9 @@ static int log_fields(const char *m, const char *end, const marks *k, row *r) {
         while (q < end && is_digit(*q)) q++;
         if (q == digits || end - q < 6 || memcmp(q, " DPT=", 5) != 0 || !is_digit(q[5])) return 1;
         q = digits;
-        if (!number(&q, end, 18, &spt) || spt > 65535) return 0;
+        if (!number(&q, end, 18, &spt) || spt > 65535) return LS_BAD_PORT + 1;
         q += 5;
-        if (!number(&q, end, 18, &dpt) || dpt > 65535) return 0;
+        if (!number(&q, end, 18, &dpt) || dpt > 65535) return LS_BAD_PORT + 1;
         r->spt = (int32_t)spt;
         r->dpt = (int32_t)dpt;
     }
@@ -374,6 +378,8 @@ static int ipv6(span a, char *out, int *len) {
     return 1;
 }
 
+/* 1 valid (normalised into out), -1 surely invalid for ipaddress too (only digits and dots, not a
+ * dotted quad: neither IPv4Address nor IPv6Address takes it), 0 not known here */
 static int address(span a, char *out, int *len, int *version) {
     if (dotted_quad(a)) {
         memcpy(out, a.p, a.end - a.p);
@@ -382,16 +388,30 @@ static int address(span a, char *out, int *len, int *version) {
         return 1;
     }
     *version = 6;
-    return ipv6(a, out, len);
+    if (ipv6(a, out, len)) return 1;
+    for (const char *p = a.p; p < a.end; p++)
+        if (!is_digit(*p) && *p != '.') return 0;
+    return -1;
 }
 
+/* 1: a row (r->reason says whether it is a connection or which bad line), 0: for the Python path.
+ * A bad row's reason is the one _reasons would give: the stamp and the three patterns passed (the
+ * caller still checks rfc3164 stamps), then an invalid address wins over an invalid port. */
 static int scan_line(const char *s, const char *end, int fmt, const marks *k, row *r) {
-    int v4, v6; /* the frame's ip_version is the source address's */
-    if (!k->printable || !header(&s, end, fmt, r) || !prefix_and_in(s, end, r) || !log_fields(s, end, k, r))
+    int v4, v6, fields; /* the frame's ip_version is the source address's */
+    if (!k->printable || !header(&s, end, fmt, r) || !prefix_and_in(s, end, r)
+        || !(fields = log_fields(s, end, k, r)))
         return 0;
-    if (!address(r->field[4], r->addr[0], &r->addr_len[0], &v4)
-        || !address(r->field[5], r->addr[1], &r->addr_len[1], &v6))
-        return 0;
+    int src = address(r->field[4], r->addr[0], &r->addr_len[0], &v4);
+    int dst = address(r->field[5], r->addr[1], &r->addr_len[1], &v6);
+    if (src < 0 || dst < 0) r->reason = LS_BAD_ADDRESS;
+    else if (!src || !dst) return 0;
+    else r->reason = fields == LS_BAD_PORT + 1 ? LS_BAD_PORT : 0;
+    if (r->reason) {
+        for (int f = 0; f < LS_FIELDS; f++) r->field[f].end = r->field[f].p;
+        r->ip_version = 0;
+        return 1;
+    }
     r->ip_version = (int8_t)v4;
     r->field[4].p = r->addr[0], r->field[4].end = r->addr[0] + r->addr_len[0];
     r->field[5].p = r->addr[1], r->field[5].end = r->addr[1] + r->addr_len[1];
@@ -411,6 +431,7 @@ static int emit(ls_out *out, int64_t k, const row *r) {
     out->spt[k] = r->spt;
     out->dpt[k] = r->dpt;
     out->ip_version[k] = r->ip_version;
+    out->reason[k] = r->reason;
     return 1;
 }
 

@@ -1,7 +1,8 @@
 """Python side of the C scanner greylogd._logscan (source: logscan.c): one pass per chunk of lines.
 
 ``scan(lines, fmt)`` returns a ``Scan``: per line a status (GOOD, SKIP, FALLBACK) and, per GOOD line, one
-row of columns. The C code accepts only what it parses *exactly* as the RE2 patterns of
+row of columns: a connection, or (``reason`` BAD_ADDRESS, BAD_PORT) a bad line whose reason the C code
+can tell for certain. The C code accepts only what it parses *exactly* as the RE2 patterns of
 headers.HEADERS and kernlog.LOG_FIELDS do (printable ASCII, the usual stamp shapes, plain dotted quads
 and hex-and-colons IPv6 addresses that are not IPv4-mapped); every other line is FALLBACK, for the
 Python path, which decides what is bad and why. Strings are copied into one arena per field and
@@ -25,6 +26,7 @@ from greylogd.analysis.frames import TS_DTYPE
 from greylogd.analysis.headers import STAMP_PARSERS, SourceOptions, uptime_us
 
 GOOD, SKIP, FALLBACK = lib.LS_GOOD, lib.LS_SKIP, lib.LS_FALLBACK
+BAD_ADDRESS, BAD_PORT = lib.LS_BAD_ADDRESS, lib.LS_BAD_PORT
 FORMATS = {"rfc3164": lib.LS_RFC3164, "rfc3339": lib.LS_RFC3339, "dmesg": lib.LS_DMESG, "kmsg": lib.LS_KMSG}
 FIELDS = ("host", "prefix", "in_if", "proto", "src", "dst")
 _MONTHS = ["", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
@@ -37,7 +39,8 @@ class Scan:
     status: int8 per line. line: int64 per row, index of its line in the chunk. stamp: int64 per row,
     by format: rfc3339 Unix microseconds (UTC); rfc3164 the printed digits as MMDDhhmmss (month 1-12,
     not validated beyond the pattern); dmesg/kmsg microseconds of uptime. spt/dpt: int32, -1 when the
-    line has none. ip_version: int8 (of src). host (empty for dmesg/kmsg), prefix (trimmed), in_if,
+    line has none. ip_version: int8 (of src). reason: int8, 0 for a connection, else BAD_ADDRESS or
+    BAD_PORT (the row's strings are then empty). host (empty for dmesg/kmsg), prefix (trimmed), in_if,
     proto, src, dst (ipaddress compressed form): large_string arrays.
     """
 
@@ -47,6 +50,7 @@ class Scan:
     spt: np.ndarray
     dpt: np.ndarray
     ip_version: np.ndarray
+    reason: np.ndarray
     host: pa.Array
     prefix: pa.Array
     in_if: pa.Array
@@ -72,7 +76,8 @@ def scan(lines: pa.Array, fmt: str) -> Scan:
     size = int(offsets[-1] - offsets[0]) + 64  # every field of a row is at most its line (+ IPv6 slack)
     status = np.empty(n, np.int8)
     columns = {"line": np.empty(n, np.int64), "stamp": np.empty(n, np.int64), "spt": np.empty(n, np.int32),
-               "dpt": np.empty(n, np.int32), "ip_version": np.empty(n, np.int8)}
+               "dpt": np.empty(n, np.int32), "ip_version": np.empty(n, np.int8),
+               "reason": np.empty(n, np.int8)}
     arenas = [np.empty(size, np.uint8) for _ in FIELDS]
     ends = [np.zeros(n + 1, np.int64) for _ in FIELDS]
     out = ffi.new("ls_out *")

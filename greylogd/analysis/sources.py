@@ -63,7 +63,8 @@ class RawChunk:
     """One chunk of one source as read, before any header parsing: ``lines`` (large_string, newline
     kept; a dmesg --json document is one element), the 1-based number of its first line, the format
     sniffed from the source's first line and the source's mtime (UTC; now for stdin). ``numbers``: the
-    line number of each element when they are not consecutive (a ``subset``)."""
+    line number of each element when they are not consecutive (a ``subset``); ``input``: the source's
+    place among the inputs (0-based, rotation order), which orders chunks of equally named sources."""
 
     source: str
     fmt: str | None
@@ -71,6 +72,7 @@ class RawChunk:
     first_line: int
     mtime: datetime
     numbers: np.ndarray | None = None
+    input: int = 0
 
     def line_numbers(self) -> np.ndarray:
         """The 1-based line number of each element (int64)."""
@@ -83,7 +85,7 @@ def subset(raw: RawChunk, mask: np.ndarray) -> RawChunk:
     """The lines of ``raw`` where the boolean ``mask`` is true, with their line numbers."""
     numbers = raw.line_numbers()[mask]
     first = int(numbers[0]) if len(numbers) else raw.first_line
-    return RawChunk(raw.source, raw.fmt, raw.lines.filter(pa.array(mask)), first, raw.mtime, numbers)
+    return replace(raw, lines=raw.lines.filter(pa.array(mask)), first_line=first, numbers=numbers)
 
 
 def joined(raws: list[RawChunk]) -> RawChunk:
@@ -125,8 +127,8 @@ def map_chunks(func: Callable[[RawChunk], T],
     with tqdm(total=_total_size(names), unit="B", unit_scale=True, disable=not show) as bar, \
             ThreadPoolExecutor(workers) as pool:
         pending: deque[Future[T]] = deque()
-        raws = (raw for name, stream, mtime in opened
-                for raw in _raw_chunks(name, stream, mtime, chunk_bytes))
+        raws = (raw for number, (name, stream, mtime) in enumerate(opened)
+                for raw in _raw_chunks(name, stream, mtime, chunk_bytes, number))
         for raw in raws:
             pending.append(pool.submit(func, raw))
             bar.update(raw.lines.buffers()[2].size if raw.fmt != "dmesg_json" else 0)
@@ -158,18 +160,19 @@ def lines_chunk(lines: Iterable[str], source: str) -> RawChunk:
     return RawChunk(source, fmt, array, 1, datetime.now(UTC))
 
 
-def _raw_chunks(name: str, stream: BinaryIO, mtime: datetime, chunk_bytes: int) -> Iterator[RawChunk]:
+def _raw_chunks(name: str, stream: BinaryIO, mtime: datetime, chunk_bytes: int,
+                number: int) -> Iterator[RawChunk]:
     """Line arrays of one opened input with its sniffed format; a dmesg --json document is one chunk."""
     chunks = read_lines(stream, name, chunk_bytes)
     first = next(chunks, None)
     fmt = sniff(first) if first is not None else None
     if fmt == "dmesg_json":
         whole = "".join("".join(c.to_pylist()) for c in chain([first], chunks))
-        yield RawChunk(name, fmt, pa.array([whole], pa.large_string()), 1, mtime)
+        yield RawChunk(name, fmt, pa.array([whole], pa.large_string()), 1, mtime, input=number)
         return
     line = 1
     for lines in (chain([first], chunks) if first is not None else ()):
-        yield RawChunk(name, fmt, lines, line, mtime)
+        yield RawChunk(name, fmt, lines, line, mtime, input=number)
         line += len(lines)
 
 

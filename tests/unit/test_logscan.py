@@ -70,9 +70,10 @@ def test_scanner_leaves_the_edge_cases_it_cannot_vouch_for(tmp_path: Path) -> No
     split_sample(SAMPLES[0].parent / "constructed-edge-cases.log", tmp_path / "edge.log")
     (raw,) = raw_chunks(tmp_path / "edge.log", 1 << 20)
     found = logscan.scan(raw.lines, "rfc3164")
-    # IPv6 DST missing, truncated, SRC .300, SPT 70000, no PROTO: fallback; "Nov 31" is GOOD here (the
-    # stamp rules reject it later, in logscan.stamps); the non-LOG lines are skipped
-    assert found.status.tolist() == [0] * 9 + [2] * 5 + [0, 2, 1, 1, 1]
+    # IPv6 DST missing, truncated, no PROTO: fallback; SRC .300 and SPT 70000 are rows with their reason;
+    # "Nov 31" is a row here (the stamp rules reject it later, in logscan.stamps); non-LOG lines skipped
+    assert found.status.tolist() == [0] * 9 + [2, 2, 0, 0, 2] + [0, 2, 1, 1, 1]
+    assert found.reason.tolist() == [0] * 9 + [logscan.BAD_ADDRESS, logscan.BAD_PORT, 0]
 
 
 def usually(good: list[str], odd: list[str]) -> st.SearchStrategy[str]:
