@@ -15,8 +15,9 @@ leaves. The mirror also tells the ledger what changed since its last poll (`chan
 20 s instead of a snapshot of every row); `listing()` reads the database itself, and `save()` checks that
 the two agree.
 
-The simulation runs in memory with two extra indexes (on expire, and a partial one on pass) so a week of
-scans stays fast; `save()` drops them before copying, so the file holds exactly greyd's schema.
+The simulation runs in memory with three extra indexes (on expire, a partial one on pass, and one of
+the IP rows for the promotion's NOT IN) so a week of scans stays fast; `save()` drops them before
+copying, so the file holds exactly greyd's schema.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ SIM_INDEXES = {
     "demo_expire": "CREATE INDEX demo_expire ON entries (`expire`)",
     "demo_grey_pass": ("CREATE INDEX demo_grey_pass ON entries (`pass`)"
                        " WHERE `from` <> '' AND `to` <> '' AND `pcount` >= 0"),
+    "demo_ip_rows": "CREATE INDEX demo_ip_rows ON entries (`ip`) WHERE `from` = '' AND `to` = ''",
 }
 
 Key = tuple[str, str, str, str]

@@ -26,13 +26,13 @@ from greylogd.demo.greyddb import GreydDB
 from greylogd.demo.greydlog_writer import GreydLog
 from greylogd.demo.hosts import Hosts
 from greylogd.demo.kernlog_writer import write_kernlog
+from greylogd.demo.ledger_feed import LedgerFeed
 from greylogd.demo.messages import DAY, Context
 from greylogd.demo.params import DEFAULT_CONNECTIONS, DEFAULT_START, SPAMTRAPS, GreyParams
 from greylogd.demo.plan import Plan, build_plan
 from greylogd.demo.population import NOISE_SHARES, senders, white_seed
 from greylogd.demo.simulate import DROPPED, WHITED, Outcome, Simulator
 from greylogd.demo.syslogfmt import check_format
-from greylogd.ledger import Ledger
 
 BOT_BEHAVIOURS = ("spam_no_retry", "spam_retry_early", "trap_hitter", "blacklisted")
 
@@ -93,8 +93,8 @@ def _simulate(plan: Plan, hosts: Hosts, ctx: Context, regulars: np.ndarray, epoc
         ledger = None
         if with_ledger:  # on a RAM disk while polled: each poll is a durable commit, fsync would dominate
             scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=_ram_dir()))) / "ledger.sqlite"
-            ledger = stack.enter_context(Ledger(scratch))
-        sim = Simulator(plan, hosts, db, epoch, ledger.observe_changes if ledger else None)
+            ledger = LedgerFeed(scratch)
+        sim = Simulator(plan, hosts, db, epoch, ledger.observe if ledger else None)
         sim.seed_white(regulars)
         out = sim.run(days)
         if ledger is not None:

@@ -5,9 +5,10 @@ bcount increase) and `meta` (`last_poll`, and `generation`, bumped by every poll
 tell whether its in-memory copy of the open tuples is still the stored one). Open tuples were all
 present at the last poll, so their last_seen is meta.last_poll and is not rewritten every poll; closed
 tuples store their own. Indexes serve
-the report's queries (first in a period, retries by ts) and the poll (open tuples); the tuple key and the
-open index lead with `first`, so a poll's inserts and closes land in the recent end of each index instead
-of pages all over it (a file made before keeps its (ip, ...) order: same constraint, same results).
+the report's queries (first in a period: the tuple key, which leads with `first`; retries by ts) and the
+poll (open tuples, also by first), so a poll's inserts and closes land in the recent end of each index
+instead of pages all over it (a file made before keeps its (ip, ...) key and its separate `first` index:
+same constraint, same results).
 Times are Unix s (UTC).
 
 Backends subclass LedgerDB and provide `write()` (a transaction that also serialises pollers), `read()`,
@@ -33,7 +34,6 @@ CREATE TABLE IF NOT EXISTS {p}tuples (
     first_seen {i} NOT NULL, last_seen {i} NOT NULL, trapped_at {i},
     outcome TEXT CHECK (outcome IN ('promoted', 'expired', 'trapped')), outcome_ts {i},
     UNIQUE (first, ip, helo, mail_from, rcpt_to));
-CREATE INDEX IF NOT EXISTS tuples_first ON {p}tuples (first);
 CREATE INDEX IF NOT EXISTS tuples_open ON {p}tuples (first) WHERE outcome IS NULL;
 CREATE TABLE IF NOT EXISTS {p}retries (
     tuple_id {i} NOT NULL REFERENCES {p}tuples (id) ON DELETE CASCADE,
