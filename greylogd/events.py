@@ -86,11 +86,14 @@ class EventBatch:
 
     def events(self) -> list[ConnectionEvent]:
         """One ConnectionEvent per row (for tests and debug logging: this is the slow path)."""
-        return [ConnectionEvent(r["ts"].item(), int(r["group"]),
-                                Direction.INBOUND if r["inbound"] else Direction.OUTBOUND, int(r["family"]),
-                                ip_address(r["src"].decode()), ip_address(r["dst"].decode()), int(r["sport"]),
-                                int(r["dport"]), int(r["tcp_flags"]), r["prefix"].decode("utf-8", "replace"),
-                                None if r["seq"] < 0 else int(r["seq"])) for r in self.rows]
+        r = self.rows
+        columns = zip(r["ts"].tolist(), r["group"].tolist(), r["inbound"].tolist(), r["family"].tolist(),
+                      r["src"].tolist(), r["dst"].tolist(), r["sport"].tolist(), r["dport"].tolist(),
+                      r["tcp_flags"].tolist(), r["prefix"].tolist(), r["seq"].tolist(), strict=True)
+        return [ConnectionEvent(ts, group, Direction.INBOUND if inbound else Direction.OUTBOUND, family,
+                                ip_address(src.decode()), ip_address(dst.decode()), sport, dport, flags,
+                                prefix.decode("utf-8", "replace"), None if seq < 0 else seq)
+                for ts, group, inbound, family, src, dst, sport, dport, flags, prefix, seq in columns]
 
     @classmethod
     def of(cls, events: Sequence[ConnectionEvent]) -> EventBatch:

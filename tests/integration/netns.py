@@ -49,7 +49,7 @@ from typing import Any
 
 from greylogd.capture.nflog import NflogSource
 from greylogd.capture.source import CaptureStats
-from greylogd.events import ConnectionEvent, Direction
+from greylogd.events import ConnectionEvent, Direction, EventBatch
 
 _CLONE_NEWNET = 0x40000000
 _counter = itertools.count()
@@ -254,8 +254,10 @@ def connect(ns: Netns, dst: str, port: int) -> tuple[str, int]:
 
 def _capture_main(conn: Connection, groups: dict[int, Direction], delay: float,
                   kwargs: dict[str, Any]) -> None:
+    """Reads whenever the socket is readable; batches become ConnectionEvents only at "stop", so the
+    (slow, per-event) conversion never delays a read."""
     with NflogSource(groups, **kwargs) as source:
-        events: list[ConnectionEvent] = []
+        batches: list[EventBatch] = []
         cpu = 0.0  # CPU seconds spent inside read_batch (receive, dispatch, parse)
         conn.send("ready")
         while True:
@@ -263,15 +265,16 @@ def _capture_main(conn: Connection, groups: dict[int, Direction], delay: float,
             if source.fileno() in ready:
                 time.sleep(delay)
                 start = time.process_time()
-                batch = source.read_batch()
+                batches.append(source.read_batch())
                 cpu += time.process_time() - start
-                events += batch.events()
             if conn.fileno() in ready:
                 command = conn.recv()
-                events += source.read_batch().events()
-                conn.send((events, source.stats, cpu) if command == "stop" else source.stats)
-                if command == "stop":
-                    return
+                batches.append(source.read_batch())
+                if command != "stop":
+                    conn.send(source.stats)
+                    continue
+                conn.send(([e for batch in batches for e in batch.events()], source.stats, cpu))
+                return
 
 
 class Capture:
