@@ -1,18 +1,22 @@
-"""Benchmark: read_kernlog against grep on generated kernel LOG files of 1M and 10M lines.
+"""Benchmark: read_kernlog / iter_kernlog against grep on generated kernel LOG files of 1M and 10M lines.
 
 Usage: .venv/bin/python bench/parse.py [--lines 1000000 10000000] [--dir /tmp] [--chunk-mb 16 64]
 
-For each size it writes a kern.log in Debian 12's RFC 3339 format (about 250 bytes a line: 91% LOG lines
-in five categories, 8% other kernel lines, 1% malformed LOG lines), then prints wall time and lines/s of
-  - read_kernlog (in a child process, one run per chunk size, with its peak RSS from getrusage),
-  - ``grep -c GREYD`` and a ``grep | awk | sort | uniq -c`` top-sources pipeline on the same file.
-Figures, not assertions: CPU is shared, so run it on a quiet machine and read the ratios.
+For each size it writes a kern.log in Debian 12's RFC 3339 format (about 260 bytes a line: 91% LOG lines
+in five categories, 8% other kernel lines, 1% malformed LOG lines), then prints wall time, CPU seconds
+(user + system, all threads: independent of other load) and lines/s of
+  - ``grep -c GREYD`` and a ``grep | awk | sort | uniq -c`` top-sources pipeline on the same file,
+  - read_kernlog (the whole frame, sorted and deduplicated) and iter_kernlog (streamed parts, counted
+    per category), each in a child process, one run per chunk size, with the child's peak RSS.
+The 1-minute load average is printed before each size: figures, not assertions; CPU is shared, so run
+it on a quiet machine and read the ratios and the CPU seconds.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -50,39 +54,54 @@ def generate(path: Path, lines: int) -> None:
     path.with_suffix(".done").touch()
 
 
-def child(path: str, chunk_mb: int) -> None:
-    """Run read_kernlog once and print its figures as JSON (executed in a fresh process)."""
-    from greylogd.analysis.kernlog import read_kernlog
-    start = time.perf_counter()
-    result = read_kernlog(path, tz="UTC", chunk_bytes=chunk_mb << 20, progress=False)
-    top = result.connections["src"].value_counts().head(20)
-    print(json.dumps({"seconds": time.perf_counter() - start, "lines": result.lines,
-                      "connections": len(result.connections), "bad": len(result.bad_lines),
-                      "skipped": result.skipped, "top": int(top.iloc[0]),
-                      "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+def child(path: str, mode: str, chunk_mb: int) -> None:
+    """Run read_kernlog (mode "whole") or iter_kernlog ("stream") once; print its figures as JSON."""
+    from greylogd.analysis.kernlog import iter_kernlog, read_kernlog
+    start, cpu = time.perf_counter(), time.process_time()
+    if mode == "whole":
+        result = read_kernlog(path, tz="UTC", chunk_bytes=chunk_mb << 20, progress=False)
+        top = int(result.connections["src"].value_counts().iloc[0])
+        counts = [len(result.connections), len(result.bad_lines), result.skipped, top]
+    else:
+        counts, per_category = [0, 0, 0, 0], {}
+        for part in iter_kernlog(path, tz="UTC", chunk_bytes=chunk_mb << 20, progress=False):
+            counts[:3] = [counts[0] + len(part.connections), counts[1] + len(part.bad_lines),
+                          counts[2] + part.skipped]
+            for name, n in part.connections["category"].value_counts().items():
+                per_category[name] = per_category.get(name, 0) + int(n)
+        counts[3] = max(per_category.values())
+    print(json.dumps({"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu,
+                      "counts": counts, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
-def timed(command: str) -> float:
+def timed(command: str) -> tuple[float, float]:
+    """Wall and CPU seconds (of the whole pipeline) of a shell command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(["bash", "-c", command], check=True, capture_output=True)  # /dev/null: grep -c stops early
-    return time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.perf_counter() - start, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
 def bench(path: Path, lines: int, chunk_mbs: list[int]) -> None:
-    grep = timed(f"grep -c GREYD {path}")
-    pipeline = timed(PIPELINE.format(path=path))
-    size = path.stat().st_size / 1e6
-    print(f"\n{lines:,} lines, {size:,.0f} MB")
-    print(f"  grep -c GREYD          {grep:7.2f} s  {lines / grep:12,.0f} lines/s")
-    print(f"  grep|awk|sort|uniq -c  {pipeline:7.2f} s  {lines / pipeline:12,.0f} lines/s")
-    for chunk_mb in chunk_mbs:
-        out = subprocess.run([sys.executable, __file__, "--child", str(path), str(chunk_mb)], check=True,
-                             capture_output=True, text=True).stdout
-        figures = json.loads(out)
-        print(f"  read_kernlog chunk {chunk_mb:3d} MB {figures['seconds']:7.2f} s  "
-              f"{lines / figures['seconds']:12,.0f} lines/s  {figures['seconds'] / grep:5.1f}x grep -c  "
-              f"peak RSS {figures['rss_mb']:,.0f} MB  (connections {figures['connections']:,}, "
-              f"bad {figures['bad']:,}, skipped {figures['skipped']:,})")
+    print(f"\n{lines:,} lines, {path.stat().st_size / 1e6:,.0f} MB, load average {os.getloadavg()[0]:.2f}")
+    grep, grep_cpu = timed(f"grep -c GREYD {path}")
+    row("grep -c GREYD", lines, grep, grep_cpu, grep)
+    row("grep|awk|sort|uniq -c", lines, *timed(PIPELINE.format(path=path)), grep)
+    for mode in ("whole", "stream"):
+        for chunk_mb in chunk_mbs:
+            out = subprocess.run([sys.executable, __file__, "--child", str(path), mode, str(chunk_mb)],
+                                 check=True, capture_output=True, text=True).stdout
+            figures = json.loads(out)
+            name = f"{'read' if mode == 'whole' else 'iter'}_kernlog {chunk_mb} MB chunks"
+            row(name, lines, figures["seconds"], figures["cpu"], grep,
+                f"  peak RSS {figures['rss_mb']:6,.0f} MB  (connections, bad, skipped, top: "
+                f"{', '.join(f'{n:,}' for n in figures['counts'])})")
+
+
+def row(name: str, lines: int, seconds: float, cpu: float, grep: float, extra: str = "") -> None:
+    print(f"  {name:27s} {seconds:7.2f} s  CPU {cpu:6.2f} s  {lines / seconds:11,.0f} lines/s  "
+          f"{seconds / grep:5.1f}x grep -c{extra}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,10 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lines", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--dir", type=Path, default=Path("/tmp"))
     parser.add_argument("--chunk-mb", type=int, nargs="+", default=[16, 64])
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        child(args.child[0], int(args.child[1]))
+        child(args.child[0], args.child[1], int(args.child[2]))
         return 0
     for lines in args.lines:
         path = args.dir / f"greylogd-bench-{lines}.log"

@@ -2,7 +2,8 @@
 
 ``read_kernlog(paths)`` reads every input ``sources.map_chunks`` knows (kern.log/syslog in RFC 3164,
 RFC 3339 or RFC 5424, rotated and gzipped sets, ``-``, journald JSON, dmesg, /dev/kmsg, ulogd LOGEMU)
-and returns a ``KernlogResult``. ``parse_kernlog(lines)`` does the same for lines already in memory.
+and returns a ``KernlogResult``; ``iter_kernlog(paths)`` yields it a part at a time in bounded memory;
+``parse_kernlog(lines)`` does the same for lines already in memory.
 
 Policy: a line without `` OUT=`` (which the kernel prints in every LOG line) is not a LOG line; it is
 *skipped* and only counted. A LOG line that cannot be used (no syslog header or time, no SRC, no PROTO,
@@ -40,7 +41,7 @@ from greylogd.analysis.kernlog_lines import (
 )
 from greylogd.analysis.sources import CHUNK_BYTES, chunk_envelopes, joined, lines_chunk, map_chunks
 
-__all__ = ["KernlogResult", "normalise_addresses", "parse_kernlog", "read_kernlog"]
+__all__ = ["KernlogResult", "iter_kernlog", "normalise_addresses", "parse_kernlog", "read_kernlog"]
 _SAME_LINE = ["ts", "host", "prefix", "src", "spt", "dpt", "dst"]  # what makes two rows the same line
 
 
@@ -77,6 +78,21 @@ def read_kernlog(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
     parse = partial(parse_raw, options=options, categories=categories, defer=True)
     parts = map_chunks(parse, paths, chunk_bytes, progress)
     return _combine(list(_with_left(parts, options, categories)))
+
+
+def iter_kernlog(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
+                 tz: str | None = None, categories: Mapping[str, str] | None = None,
+                 options: SourceOptions | None = None, chunk_bytes: int = CHUNK_BYTES,
+                 progress: bool | None = None) -> Iterator[KernlogResult]:
+    """``read_kernlog`` a part at a time, for inputs larger than memory: peak memory stays at a few
+    chunks (about 10 times ``chunk_bytes``) whatever the input size. Each part is the KernlogResult of
+    one chunk, or of a batch of lines the scanner left for the Python path (their bad lines and rows
+    come in that later part). Rows are sorted and deduplicated *within a part only*: a line logged to
+    both kern.log and syslog is in two parts; lines/skipped/duplicates add up over the parts."""
+    options = replace(options or SourceOptions(), **({"tz": tz} if tz is not None else {}))
+    parse = partial(parse_raw, options=options, categories=categories, defer=True)
+    for part in _with_left(map_chunks(parse, paths, chunk_bytes, progress), options, categories):
+        yield _combine([part])
 
 
 def parse_kernlog(lines: Iterable[str], *, source: str = "<lines>", options: SourceOptions | None = None,

@@ -18,7 +18,7 @@ from pandas.testing import assert_frame_equal
 
 from greylogd.analysis import frames
 from greylogd.analysis.headers import HEADERS, SourceOptions, sniff
-from greylogd.analysis.kernlog import KernlogResult, parse_kernlog, read_kernlog
+from greylogd.analysis.kernlog import KernlogResult, iter_kernlog, parse_kernlog, read_kernlog
 from greylogd.analysis.logfiles import read_lines
 
 DATA = Path(__file__).parents[1] / "data" / "kernlog"
@@ -162,3 +162,17 @@ def test_huge_line_is_one_bad_line(tmp_path: Path) -> None:
     result = read_kernlog(tmp_path / "kern.log", options=OPTIONS, chunk_bytes=1 << 16)
     assert result.bad_lines[["line", "reason"]].values.tolist() == [[1, "no SRC"]]
     assert len(result.bad_lines["raw"].iloc[0]) == frames.RAW_MAX
+
+
+def test_iter_kernlog_parts_add_up_to_read_kernlog(tmp_path: Path) -> None:
+    lines, good, skipped, bad = generated_lines(30_000)
+    (tmp_path / "kern.log").write_text("\n".join(lines) + "\n")
+    parts = list(iter_kernlog(tmp_path / "kern.log", chunk_bytes=1 << 20))
+    whole = read_kernlog(tmp_path / "kern.log", chunk_bytes=1 << 20)
+    assert len(parts) > 5
+    assert all(part.connections["ts"].is_monotonic_increasing for part in parts)
+    assert sum(len(part.connections) for part in parts) == len(whole.connections) == good
+    assert sum(len(part.bad_lines) for part in parts) == bad
+    assert (sum(p.lines for p in parts), sum(p.skipped for p in parts)) == (30_000, skipped)
+    streamed = pd.concat([part.connections.astype({"src": "str"}) for part in parts])
+    assert sorted(streamed["src"]) == sorted(whole.connections["src"])
