@@ -5,7 +5,7 @@ TTL ID [DF]`, for IPv6 `SRC DST LEN TC HOPLIMIT FLOWLBL` with uncompressed addre
 WINDOW RES=0x00 SYN URGP=0 ` with its trailing space; rsyslog's imklog keeps the `[ uptime]` stamp. Packet
 fields are drawn per connection: mail servers send 60-byte SYNs with DF and a TTL below 64, bots smaller,
 higher-TTL SYNs. `connections` is a DataFrame with columns ts_us (int64 µs since the epoch), host (host id),
-prefix (text with its trailing space), dpt (int), server (bool: a real MTA rather than a bot).
+prefix (categorical text with its trailing space), dpt (int), server (bool: a real MTA rather than a bot).
 """
 
 from __future__ import annotations

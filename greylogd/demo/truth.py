@@ -106,11 +106,12 @@ def _networks(ips: pd.Series) -> pd.Series:
 def spam_networks(out: Outcome, plan: Plan, hosts: Hosts, tuples: pd.DataFrame) -> list[dict[str, object]]:
     """/24 (/64) networks with greylisted connections and no promoted tuple, most connections first."""
     dnat = (out.route == GREY) | (out.route == BLACK)
+    per_host = np.bincount(plan.host[dnat], minlength=len(hosts))  # counted per host, then per network
     host_net = _networks(pd.Series(hosts.ip, dtype=str)).to_numpy(dtype=object)  # once per host
-    nets = pd.Series(host_net[plan.host[dnat]], dtype=str)
     promoted = tuples.loc[tuples["status"] == "promoted", "ip"].map(hosts.index)
     good = set(host_net[promoted.to_numpy(dtype=np.int64)])
-    counts = nets[~nets.isin(good)].value_counts()
+    counts = pd.Series(per_host).groupby(host_net).sum()
+    counts = counts[(counts > 0) & ~counts.index.isin(good)]
     counts = counts.sort_index().sort_values(ascending=False, kind="stable")
     return [{"network": net, "connections": int(n)} for net, n in counts.items()]
 

@@ -35,6 +35,7 @@ from greylogd.demo.simulate import DROPPED, WHITED, Outcome, Simulator
 from greylogd.demo.syslogfmt import check_format
 
 BOT_BEHAVIOURS = ("spam_no_retry", "spam_retry_early", "trap_hitter", "blacklisted")
+PREFIXES = ("[GREYD WHITED] ", "[GREYD 25 DNAT] ", *NOISE_SHARES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,16 +66,17 @@ def _connections(rng: np.random.Generator, plan: Plan, out: Outcome, epoch: int,
     bot = np.isin(plan.behaviour[plan.msg[made]], BOT_BEHAVIOURS)
     frames = [pd.DataFrame({
         "ts_us": np.round((epoch + plan.t[made]) * 1e6).astype(np.int64), "host": plan.host[made],
-        "prefix": np.where(out.route[made] == WHITED, "[GREYD WHITED] ", "[GREYD 25 DNAT] "),
-        "dpt": 25, "server": ~bot})]
+        "prefix": np.where(out.route[made] == WHITED, 0, 1).astype(np.int8), "dpt": 25, "server": ~bot})]
     bot_hosts = plan.host[made][bot]
-    for prefix, share in NOISE_SHARES.items():
+    for code, (prefix, share) in enumerate(NOISE_SHARES.items(), start=2):
         n = max(1, round(len(made) * share)) if len(bot_hosts) else 0
         at = np.round((epoch + rng.random(n) * days * DAY) * 1e6).astype(np.int64)
         frames.append(pd.DataFrame({"ts_us": at, "host": bot_hosts[rng.integers(0, len(bot_hosts), n)],
-                                    "prefix": prefix, "dpt": 8025 if "8025" in prefix else 25,
+                                    "prefix": np.int8(code), "dpt": 8025 if "8025" in prefix else 25,
                                     "server": False}))
-    return pd.concat(frames, ignore_index=True)
+    conns = pd.concat(frames, ignore_index=True)
+    conns["prefix"] = pd.Categorical.from_codes(conns["prefix"], PREFIXES)  # 1 byte a row, not a string
+    return conns
 
 
 def _paths(out_dir: Path) -> dict[str, Path]:
@@ -166,7 +168,7 @@ def _write_truth(paths: dict[str, Path], plan: Plan, hosts: Hosts, result: Outco
     tuples = truth.tuple_truth(result, plan, hosts, end, params)
     summary = {"seed": seed, "start": epoch, "end": end, "kern_lines": len(conns),
                "greyd_lines": greyd_lines,
-               "connections_by_prefix": _counts(conns["prefix"].str.strip()),
+               "connections_by_prefix": _counts(conns["prefix"].astype(str).str.strip()),
                "tuples_by_status": _counts(tuples["status"])}
     truth.write_truth(paths, summary, tuples, truth.sender_truth(result, plan, hosts),
                       truth.domain_truth(tuples), truth.spam_networks(result, plan, hosts, tuples), params)
