@@ -7,7 +7,8 @@ about to remove or promote: that is the ground truth, and it keeps the simulator
 step with greyd's without re-reading every IP row each minute.
 
 greyd's reader does a GET and a PUT per RCPT; the PUTs are greyd's statement verbatim, batched
-(executemany, one transaction) up to the next scan or read of the database, and the GETs read a mirror of
+(executemany, one transaction; a key's last PUT only, which is the row INSERT OR REPLACE leaves) up to
+the next scan or read of the database, and the GETs read a mirror of
 the rows that is kept from the very values the PUTs write (and re-read from the database after a
 promotion, where SQLite decides which of two tuples of one IP wins). With a single simulated writer,
 nothing reads the database between a PUT and its flush, so this is what greyd's one transaction per RCPT
@@ -78,7 +79,9 @@ class GreydDB:
         self.grey_rows: dict[Key, Entry] = {}
         self.ip_rows: dict[str, Entry] = {}
         self.traps: list[Entry] = []
-        self.pending: list[tuple[object, ...]] = []  # PUTs not yet run, in greyd's order
+        # PUTs not yet run, the last one per key, in the order of those last PUTs: INSERT OR REPLACE leaves
+        # the row of a key's last PUT, and nothing reads the database before the flush
+        self.pending: dict[tuple[object, ...], tuple[object, ...]] = {}
         self.touched: dict[Key, None] = {}  # GREY keys written or deleted since the last changes()
         self.touched_ips: dict[str, None] = {}  # the same for IP rows
         self.grey_changes = 0  # writes that a ledger poll can see (everything but greylogd refreshes)
@@ -92,7 +95,8 @@ class GreydDB:
 
     def _put(self, row: tuple[object, ...]) -> None:
         """Queue greyd's PUT and mirror the row (typed as entry_from_row would: GREY, WHITE or TRAPPED)."""
-        self.pending.append(row)
+        self.pending.pop(row[:4], None)
+        self.pending[row[:4]] = row
         ip, helo, mail_from, rcpt_to, first, pass_, expire, bcount, pcount = row
         if helo or mail_from or rcpt_to:
             key = (ip, helo, mail_from, rcpt_to)
@@ -107,8 +111,8 @@ class GreydDB:
         """Run the queued PUTs in one transaction."""
         if self.pending:
             with transaction(self.conn, "BEGIN IMMEDIATE", "demo greyd"):
-                self.conn.executemany(PUT, self.pending)
-            self.pending = []
+                self.conn.executemany(PUT, self.pending.values())
+            self.pending = {}
 
     def grey(self, key: Key, now: int) -> bool:
         """The reader's get+put for a local, non-trapped tuple; True if the tuple is new."""

@@ -42,7 +42,11 @@ def build_plan(rng: np.random.Generator, batches: list[Messages], days: int) -> 
         first += len(batch)
     t = np.round(np.concatenate(times), 6)
     del times
-    db_t = np.floor(t + 0.3 + 2.2 * rng.random(len(t))).astype(np.int32)
+    acting = rng.random(len(t))  # db_t = floor((t + 0.3) + 2.2 * U), mostly in place: 40M attempts at 10M
+    acting *= 2.2
+    acting += t + 0.3
+    db_t = np.floor(acting, out=acting).astype(np.int32)
+    del acting
     order = np.lexsort((t, db_t))
     order = order[db_t[order] < days * DAY]
     return Plan(t[order], db_t[order], np.concatenate(msgs)[order], np.concatenate(hosts)[order],

@@ -48,11 +48,16 @@ class TupleBook:
     def opened(self, key: Key, host: int, msg: int, now: int, ip_trapped: bool) -> None:
         """greyd's reader created the tuple (bcount 1, pass = expire) for host id `host`, message `msg`."""
         tid = len(self.rcpt)
-        for column, value in ((self.host, host), (self.msg, msg), (self.first, now), (self.pass_, _NONE),
-                              (self.bcount, 1), (self.attempts, 1), (self.outcome, 0),
-                              (self.outcome_ts, _NONE), (self.trapped, ip_trapped)):
-            column.append(value)
+        self.host.append(host)
+        self.msg.append(msg)
         self.rcpt.append(key[3])
+        self.first.append(now)
+        self.pass_.append(_NONE)
+        self.bcount.append(1)
+        self.attempts.append(1)
+        self.outcome.append(0)
+        self.outcome_ts.append(_NONE)
+        self.trapped.append(ip_trapped)
         self.live[key] = tid
         self.live_by_ip[key[0]].add(tid)
 
