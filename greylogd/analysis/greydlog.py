@@ -164,6 +164,8 @@ def _classify(message: pa.Array, wanted: set[str]) -> tuple[np.ndarray, dict[str
     left, where = message, np.arange(len(message))
     for kind, pattern in RULES:
         hit, parts = _match(left, pattern, wanted)
+        if not hit.any():  # most rules take nothing: copying what is left would cost more than matching
+            continue
         codes[where[hit]] = _KIND[kind]
         for name, values in parts.items():
             pieces[name].append((where[hit], values))

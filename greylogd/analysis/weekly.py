@@ -88,6 +88,17 @@ def _in_period(frame: pd.DataFrame | None, period: Period, columns: list[str]) -
     return frame[columns] if inside.all() else frame.loc[inside, columns]
 
 
+def _used_events(events: pd.DataFrame | None, period: Period) -> pd.DataFrame | None:
+    """The period's greyd events the tables read (EVENT_COLUMNS): trap events and disconnections that
+    carried blacklist names (tarpit time). A week's log has millions of other lines; coverage and gaps
+    read the whole log's times instead of a copy."""
+    if events is None:
+        return None
+    used = events["kind"].eq("trapped") | (events["kind"].eq("disconnected") & events["lists"].notna()
+                                           & events["lists"].ne(""))
+    return events.loc[used & period.contains(events["ts"]), EVENT_COLUMNS]
+
+
 def _category(conns: pd.DataFrame | None, name: str) -> pd.DataFrame | None:
     return None if conns is None else conns.loc[conns["category"].eq(name)]
 
@@ -160,7 +171,7 @@ def build_report(inputs: Inputs, period: Period, settings: WeeklySettings | None
     """Compute every figure and table of the report for `period` (see module docstring)."""
     settings = settings or WeeklySettings()
     conns = _in_period(inputs.connections, period, CONNECTION_COLUMNS)
-    events = _in_period(inputs.greyd_events, period, EVENT_COLUMNS)
+    events = _used_events(inputs.greyd_events, period)
     classified = None if inputs.tuples is None else classify(inputs.tuples, period, settings.grey_expiry_s)
     report = WeeklyReport(period, settings, headline(inputs.connections, inputs.tuples, period,
                                                      settings.grey_expiry_s, classified),

@@ -43,15 +43,21 @@ def gaps(timelines: Sequence[tuple[str, pd.Series]], period: Period, min_hours: 
     order, as logs are), and only the few gaps found become Timestamps.
     """
     found = []
-    bounds = pd.DatetimeIndex([period.start, period.end]).tz_convert("UTC").as_unit("us").asi8
+    start, end = pd.DatetimeIndex([period.start, period.end]).tz_convert("UTC").as_unit("us").asi8
+    shortest = min_hours * 3.6e9
     for name, ts in timelines:
-        micros = ts.loc[period.contains(ts)].dt.tz_convert("UTC").dt.as_unit("us").to_numpy("int64")
-        if len(micros) > 1 and (np.diff(micros) < 0).any():
+        micros = ts.to_numpy("datetime64[us]").view("int64")  # UTC, no copy for the frames' unit
+        micros = micros[(micros >= start) & (micros < end)]
+        if len(micros) > 1 and (micros[1:] < micros[:-1]).any():
             micros = np.sort(micros)
-        edges = np.concatenate([bounds[:1], micros, bounds[1:]])
-        hours = np.diff(edges) / 3.6e9
-        for pos in np.flatnonzero(hours >= min_hours):
-            found.append((name, *pd.to_datetime(edges[pos:pos + 2], unit="us", utc=True), float(hours[pos])))
+        edges = [start, *micros[:1], *micros[-1:], end]
+        spans = [(edges[0], edges[1]), (edges[-2], edges[-1])] if len(micros) else [(start, end)]
+        steps = np.flatnonzero(np.diff(micros) >= shortest)
+        spans[1:1] = [(micros[i], micros[i + 1]) for i in steps]
+        for gap_start, gap_end in spans:
+            if gap_end - gap_start >= shortest:
+                found.append((name, *pd.to_datetime([gap_start, gap_end], unit="us", utc=True),
+                              (gap_end - gap_start) / 3.6e9))
     table = pd.DataFrame(found, columns=GAP_COLUMNS)
     for col in ("gap_start", "gap_end"):
         table[col] = pd.to_datetime(table[col], utc=True).astype(frames.TS_DTYPE)

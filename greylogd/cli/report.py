@@ -14,7 +14,7 @@ from greylogd.analysis.period import Period, parse_period
 from greylogd.analysis.weekly import EVENT_COLUMNS, WeeklySettings, build_report
 from greylogd.config import Config, load
 from greylogd.errors import GreylogdError
-from greylogd.report.inputs import Sources, load_inputs
+from greylogd.report.inputs import Sources, load_inputs, release_memory
 from greylogd.report.mail import MailSettings
 from greylogd.report.output import FORMATS, mail_report, write_report
 
@@ -138,6 +138,7 @@ def _run(args: argparse.Namespace, formats: set[str]) -> list[Path]:
     started = _phase("inputs", started)
     report = build_report(inputs, period, _settings(config))
     del inputs  # the tables are built: the week's rows can go before rendering
+    release_memory()
     started = _phase("weekly", started)
     generated = pd.Timestamp.now(tz=period.tz).floor("s")
     written = write_report(report, args.out / period.label, formats, generated)
