@@ -114,8 +114,13 @@ class SqlStore:
             writes, result = plan_refresh(existing, known, now, white_expiry, self.trapped_to_white)
             created = tuple(ip for ip in counts if ip not in existing)
             fresh = [(ip, "", "", "", now, now, expire, 0, counts[ip], *host) for ip in created]
-            self._put(cur, writes, fresh)
+            self._write_refresh(cur, writes, fresh)
         return RefreshResult(created, result.refreshed, result.trapped_kept)
+
+    def _write_refresh(self, cur: Any, refreshed: list[Entry], fresh: list[tuple[Any, ...]]) -> None:
+        """Write refresh_white's rows: `refreshed` are existing IP rows that differ from the database only in
+        pcount and expire; `fresh` are new rows as put_entry's parameters. Drivers may spell it faster."""
+        self._put(cur, refreshed, fresh)
 
     def add(self, entries: Iterable[Entry]) -> None:
         """greydb -a semantics in one transaction: WHITE/TRAPPED entries are the rows greydb would create and
