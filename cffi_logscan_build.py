@@ -30,10 +30,12 @@ typedef struct {
     char *arena[6];
     int64_t capacity[6];
     int64_t *offsets[6];
+    int64_t rows, next;
+    int full;
 } ls_out;
 
 int64_t ls_line_ends(const char *data, int64_t size, int64_t *ends);
-int64_t ls_scan(const char *data, const int64_t *offsets, int64_t n, int fmt, int8_t *status, ls_out *out);
+int ls_scan(const char *data, const int64_t *offsets, int64_t n, int fmt, int8_t *status, ls_out *out);
 """
 
 SOURCE = Path(__file__).parent / "greylogd" / "analysis" / "logscan.c"

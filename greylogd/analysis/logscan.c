@@ -39,6 +39,8 @@ typedef struct {
     char *arena[LS_FIELDS];
     int64_t capacity[LS_FIELDS];
     int64_t *offsets[LS_FIELDS]; /* rows + 1 entries each, offsets[f][0] set by the caller */
+    int64_t rows, next;          /* rows written, next line to scan: 0 and 0 on the first call */
+    int full;                    /* the field whose arena was full when ls_scan returned 0 */
 } ls_out;
 
 typedef struct { const char *p; const char *end; } span;
@@ -438,10 +440,13 @@ static int scan_line(const char *s, const char *end, int fmt, const marks *k, ro
     return 1;
 }
 
-/* append row k's strings; 0 (nothing appended) when one does not fit */
+/* append row k's strings; 0 (nothing appended, out->full set) when one does not fit */
 static int emit(ls_out *out, int64_t k, const row *r) {
     for (int f = 0; f < LS_FIELDS; f++)
-        if (out->offsets[f][k] + (r->field[f].end - r->field[f].p) > out->capacity[f]) return 0;
+        if (out->offsets[f][k] + (r->field[f].end - r->field[f].p) > out->capacity[f]) {
+            out->full = f;
+            return 0;
+        }
     for (int f = 0; f < LS_FIELDS; f++) {
         int64_t n = r->field[f].end - r->field[f].p;
         memcpy(out->arena[f] + out->offsets[f][k], r->field[f].p, n);
@@ -455,9 +460,11 @@ static int emit(ls_out *out, int64_t k, const row *r) {
     return 1;
 }
 
-int64_t ls_scan(const char *data, const int64_t *offsets, int64_t n, int fmt, int8_t *status, ls_out *out) {
-    int64_t rows = 0;
-    for (int64_t i = 0; i < n; i++) {
+/* Scan lines out->next .. n-1; 1 when done, 0 when arena out->full could not take the row of line
+ * out->next: the caller grows it (each field of a row is at most as long as its line, so an arena of
+ * the data's size always does) and calls again. */
+int ls_scan(const char *data, const int64_t *offsets, int64_t n, int fmt, int8_t *status, ls_out *out) {
+    for (int64_t i = out->next; i < n; i++) {
         const char *s = data + offsets[i], *end = data + offsets[i + 1];
         row r;
         marks k;
@@ -465,16 +472,18 @@ int64_t ls_scan(const char *data, const int64_t *offsets, int64_t n, int fmt, in
         mark(s, end, &k);
         if (!k.out) {
             status[i] = LS_SKIP;
-            continue;
-        }
-        if (scan_line(s, end, fmt, &k, &r) && emit(out, rows, &r)) {
-            status[i] = LS_GOOD;
-            out->line[rows++] = i;
-        } else {
+        } else if (!scan_line(s, end, fmt, &k, &r)) {
             status[i] = LS_FALLBACK;
+        } else if (emit(out, out->rows, &r)) {
+            status[i] = LS_GOOD;
+            out->line[out->rows++] = i;
+        } else {
+            out->next = i;
+            return 0;
         }
     }
-    return rows;
+    out->next = n;
+    return 1;
 }
 
 /* line starts of newline-terminated data: ends[0] = 0, ends[k + 1] = one past the k-th "\n"; returns the

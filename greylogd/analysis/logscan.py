@@ -29,6 +29,7 @@ GOOD, SKIP, FALLBACK = lib.LS_GOOD, lib.LS_SKIP, lib.LS_FALLBACK
 BAD_ADDRESS, BAD_PORT = lib.LS_BAD_ADDRESS, lib.LS_BAD_PORT
 FORMATS = {"rfc3164": lib.LS_RFC3164, "rfc3339": lib.LS_RFC3339, "dmesg": lib.LS_DMESG, "kmsg": lib.LS_KMSG}
 FIELDS = ("host", "prefix", "in_if", "proto", "src", "dst")
+_GUESS = 24  # bytes a row an arena starts with (typical fields are shorter; a full one is doubled)
 _MONTHS = ["", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
@@ -73,26 +74,36 @@ def scan(lines: pa.Array, fmt: str) -> Scan:
     n = len(lines)
     offsets = np.frombuffer(lines.buffers()[1], np.int64)[lines.offset:lines.offset + n + 1]
     data = lines.buffers()[2]
-    size = int(offsets[-1] - offsets[0]) + 64  # every field of a row is at most its line (+ IPv6 slack)
+    size = int(offsets[-1] - offsets[0]) + 64  # no field of a row is longer than its line
     status = np.empty(n, np.int8)
     columns = {"line": np.empty(n, np.int64), "stamp": np.empty(n, np.int64), "spt": np.empty(n, np.int32),
                "dpt": np.empty(n, np.int32), "ip_version": np.empty(n, np.int8),
                "reason": np.empty(n, np.int8)}
-    arenas = [np.empty(size, np.uint8) for _ in FIELDS]
+    arenas = [np.empty(min(size, _GUESS * n + 64), np.uint8) for _ in FIELDS]
     ends = [np.zeros(n + 1, np.int64) for _ in FIELDS]
     out = ffi.new("ls_out *")
     for name, array in columns.items():
         setattr(out, name, ffi.from_buffer(ffi.typeof(getattr(out, name)), array))
-    for k, (arena, end) in enumerate(zip(arenas, ends, strict=True)):
-        out.arena[k], out.capacity[k] = ffi.from_buffer("char[]", arena), size
+    for k, end in enumerate(ends):
         out.offsets[k] = ffi.from_buffer("int64_t[]", end)
-    rows = lib.ls_scan(ffi.from_buffer("char[]", data) if data is not None else ffi.NULL,
-                       ffi.from_buffer("int64_t[]", offsets), n, FORMATS[fmt],
-                       ffi.from_buffer("int8_t[]", status), out)
+        _place(out, k, arenas[k])
+    pointers = (ffi.from_buffer("char[]", data) if data is not None else ffi.NULL,
+                ffi.from_buffer("int64_t[]", offsets), n, FORMATS[fmt], ffi.from_buffer("int8_t[]", status))
+    while not lib.ls_scan(*pointers, out):  # an arena was full: double it (``size`` always fits)
+        k, used = out.full, int(ends[out.full][out.rows])
+        grown = np.empty(min(size, 2 * len(arenas[k])), np.uint8)
+        grown[:used] = arenas[k][:used]
+        arenas[k] = grown
+        _place(out, k, grown)
+    rows = out.rows
     strings = [pa.LargeStringArray.from_buffers(rows, pa.py_buffer(end[:rows + 1]),
                                                 pa.py_buffer(arena[:end[rows]]))
                for arena, end in zip(arenas, ends, strict=True)]
     return Scan(status, *(array[:rows] for array in columns.values()), *strings)
+
+
+def _place(out: object, k: int, arena: np.ndarray) -> None:
+    out.arena[k], out.capacity[k] = ffi.from_buffer("char[]", arena), len(arena)
 
 
 def stamps(found: Scan, fmt: str, mtime: datetime, options: SourceOptions) -> pd.Series:

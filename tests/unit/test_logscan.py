@@ -216,3 +216,13 @@ def test_batched_leftovers_keep_input_order_and_first_duplicates(defer_lines: in
     assert_same_result(got, expected)
     assert got.duplicates > 1000 and len(got.bad_lines) > 100
     assert set(got.connections["prefix"]) == {"[GREYD WHITED]", "[GRÉYD]", "[GREYD FAILED]"}
+
+
+def test_arenas_grow_for_long_fields() -> None:
+    lines = [f"Nov 23 08:05:58 {'h' * k} kernel: [{'P' * (3 * k)}] IN={'e' * k} OUT= SRC=2001:db8::{k:x} "
+             f"DST=192.0.2.{k % 250} PROTO=TCP SPT={k} DPT=25 " for k in range(1, 600)]
+    found = logscan.scan(pa.array(lines, pa.large_string()), "rfc3164")
+    assert found.status.tolist() == [logscan.GOOD] * 599
+    assert found.prefix.to_pylist() == [f"[{'P' * (3 * k)}]" for k in range(1, 600)]
+    assert found.host.to_pylist() == ["h" * k for k in range(1, 600)]
+    assert found.src.to_pylist() == [f"2001:db8::{k:x}" for k in range(1, 600)]
