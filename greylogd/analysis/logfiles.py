@@ -22,6 +22,7 @@ from greylogd.analysis.logscan import line_offsets
 from greylogd.errors import InputError
 
 CHUNK_BYTES = 16 << 20  # peak memory is about 10 times this (3 chunks in flight, their columns)
+_POOL, _SLACK = 4, 1 << 16  # buffers kept: the chunks in flight (workers + 1) and the one being read
 _ROTATED = re.compile(r"^(?P<base>.*?)(?:\.(?P<n>[0-9]+))?(?:\.gz)?$")
 
 
@@ -66,15 +67,16 @@ def open_input(name: str) -> tuple[BinaryIO, datetime]:
 def read_lines(stream: BinaryIO, name: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[pa.Array]:
     """Line arrays (large_string, newline kept) of at most about ``chunk_bytes`` each.
 
-    Each chunk is read straight into its own buffer, which the array then wraps (one copy, by the
-    kernel or zlib). Invalid UTF-8 is replaced by U+FFFD, never raised. A single line longer than
-    ``chunk_bytes`` is kept whole (memory then grows to that line's size).
+    Each chunk is read straight into a buffer, which the array then wraps (one copy, by the kernel or
+    zlib); buffers that nothing references any more are reused. Invalid UTF-8 is replaced by U+FFFD,
+    never raised. A single line longer than ``chunk_bytes`` is kept whole (memory then grows to that
+    line's size).
     """
-    rest = b""
+    rest, pool = b"", []
     try:
         with stream:
             while True:
-                buffer = np.empty(len(rest) + chunk_bytes, np.uint8)
+                buffer = _free_buffer(pool, len(rest) + chunk_bytes, chunk_bytes + _SLACK)
                 buffer[:len(rest)] = np.frombuffer(rest, np.uint8)
                 size = len(rest) + _read_into(stream, memoryview(buffer)[len(rest):])
                 if size == len(rest):
@@ -87,6 +89,20 @@ def read_lines(stream: BinaryIO, name: str, chunk_bytes: int = CHUNK_BYTES) -> I
                 yield _line_array(np.frombuffer(rest + b"\n", np.uint8))
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise InputError(f"{name}: read failed: {exc}") from None
+
+
+def _free_buffer(pool: list[np.ndarray], size: int, usual: int) -> np.ndarray:
+    """A buffer of at least ``size`` bytes that no array uses any more, else a new one (pooled, up to
+    _POOL, when ``size`` fits the ``usual`` size). Reuse spares the kernel zeroing fresh pages, which
+    cost as much as reading them; "no longer used" is sys.getrefcount: only the pool, the loop and the
+    call refer to it (a line array holds a view whose base is the buffer)."""
+    for buffer in pool:
+        if len(buffer) >= size and sys.getrefcount(buffer) == 3:
+            return buffer
+    if size > usual or len(pool) >= _POOL:
+        return np.empty(size, np.uint8)
+    pool.append(np.empty(usual, np.uint8))
+    return pool[-1]
 
 
 def _read_into(stream: BinaryIO, view: memoryview) -> int:
