@@ -30,18 +30,25 @@ class Plan:
 
 
 def build_plan(rng: np.random.Generator, batches: list[Messages], days: int) -> Plan:
-    """Concatenate the batches (message ids in batch order) and sort their attempts by (db_t, t)."""
+    """Concatenate the batches (message ids in batch order) and sort their attempts by (db_t, t).
+
+    Consumes `batches`: each batch's [messages, attempts] matrices are dropped once read."""
+    behaviour = np.concatenate([np.full(len(b), b.behaviour, dtype=object) for b in batches])
+    mail_from = np.concatenate([b.mail_from for b in batches])
+    rcpts = [r for b in batches for r in b.rcpts]
     times, hosts, msgs = [], [], []
     first = 0
-    for batch in batches:
+    while batches:
+        batch = batches.pop(0)
         stamp = batch.t0[:, None] + batch.offsets
         ok = ~np.isnan(stamp) & (stamp < days * DAY)
         times.append(stamp[ok])
         hosts.append(batch.hosts[ok].astype(np.int32))
         msgs.append(np.nonzero(ok)[0].astype(np.int32) + first)
         first += len(batch)
-    t = np.round(np.concatenate(times), 6)
-    del times
+    t = np.concatenate(times)
+    del times, batch, stamp, ok
+    np.round(t, 6, out=t)
     acting = rng.random(len(t))  # db_t = floor((t + 0.3) + 2.2 * U), mostly in place: 40M attempts at 10M
     acting *= 2.2
     acting += t + 0.3
@@ -50,6 +57,4 @@ def build_plan(rng: np.random.Generator, batches: list[Messages], days: int) -> 
     order = np.lexsort((t, db_t))
     order = order[db_t[order] < days * DAY]
     return Plan(t[order], db_t[order], np.concatenate(msgs)[order], np.concatenate(hosts)[order],
-                np.concatenate([np.full(len(b), b.behaviour, dtype=object) for b in batches]),
-                np.concatenate([b.mail_from for b in batches]),
-                [r for b in batches for r in b.rcpts])
+                behaviour, mail_from, rcpts)

@@ -45,34 +45,35 @@ def tuple_truth(out: Outcome, plan: Plan, hosts: Hosts, end: int, params: GreyPa
 
 def sender_truth(out: Outcome, plan: Plan, hosts: Hosts) -> pd.DataFrame:
     """One row per (envelope sender, behaviour): bots forge the same junk senders, so a sender address
-    can appear under several bot behaviours."""
-    made = out.route != 0
-    msg = plan.msg[made]
-    att = pd.DataFrame({"from": plan.mail_from[msg], "behaviour": plan.behaviour[msg],
-                        "host": plan.host[made], "whited": out.route[made] == WHITED})
-    keys = ["from", "behaviour"]
-    by = att.groupby(keys)
-    table = pd.DataFrame({"connections": by.size(), "delivered": by["whited"].sum()})
-    table["hosts"] = _host_lists(att[[*keys, "host"]].drop_duplicates(), hosts).reindex(table.index)
+    can appear under several bot behaviours. Grouped once per message, then counted per attempt with
+    integer codes (strings per attempt would cost gigabytes at 10M connections)."""
     msgs = pd.DataFrame({"from": plan.mail_from, "behaviour": plan.behaviour})
-    per = msgs.groupby(keys).size().rename("messages").to_frame()
-    table = per.join(table, how="left").fillna({"connections": 0, "delivered": 0, "hosts": ""})
-    return table.astype({"connections": "int64", "delivered": "int64"}).reset_index()
+    group = msgs.groupby(["from", "behaviour"], sort=True)
+    code, table = group.ngroup().to_numpy(), group.size().rename("messages").to_frame()
+    made = out.route != 0
+    att = code[plan.msg[made]]
+    table["connections"] = np.bincount(att, minlength=len(table)).astype(np.int64)
+    whited = out.route[made] == WHITED
+    table["delivered"] = np.bincount(att, weights=whited, minlength=len(table)).astype(np.int64)
+    table["hosts"] = _host_lists(att, plan.host[made], len(table), hosts)
+    return table.reset_index()
 
 
-def _host_lists(pairs: pd.DataFrame, hosts: Hosts) -> pd.Series:
-    """Comma-joined addresses per (from, behaviour), hosts in id order (numpy split: groupby.agg with a
-    Python join is far slower on pyarrow strings)."""
-    pairs = pairs.sort_values(["from", "behaviour", "host"])
-    codes = pairs.groupby(["from", "behaviour"], sort=False).ngroup().to_numpy()
-    ips = np.asarray(hosts.ip, dtype=object)[pairs["host"].to_numpy()]
-    cuts = np.flatnonzero(np.diff(codes)) + 1
-    index = pd.MultiIndex.from_frame(pairs[["from", "behaviour"]].iloc[np.r_[0, cuts]])
-    return pd.Series([",".join(part) for part in np.split(ips, cuts)], index=index, dtype=object)
+def _host_lists(code: np.ndarray, host: np.ndarray, groups: int, hosts: Hosts) -> np.ndarray:
+    """Comma-joined addresses of the hosts of each group code, in host id order ("" for none)."""
+    pairs = np.unique(code.astype(np.int64) * len(hosts) + host)  # sorted by code, then host id
+    codes, ips = pairs // len(hosts), np.asarray(hosts.ip, dtype=object)[pairs % len(hosts)]
+    out = np.full(groups, "", dtype=object)
+    if len(pairs):
+        cuts = np.flatnonzero(np.diff(codes)) + 1
+        out[codes[np.r_[0, cuts]]] = [",".join(part) for part in np.split(ips, cuts)]
+    return out
 
 
 def pool_rotation(tuples: pd.DataFrame) -> pd.Series:
     """Sender domains with a (from, to) pair abandoned from one IP and later seen from another IP."""
+    pair = tuples.groupby(["from", "to"], sort=False).ngroup().to_numpy()
+    tuples = tuples[np.bincount(pair)[pair] > 1]  # a pair seen once cannot rotate: keeps the merge small
     left = tuples[tuples["status"] == "abandoned"][["from", "to", "ip", "first", "sender_domain"]]
     pairs = left.merge(tuples[["from", "to", "ip", "first"]], on=["from", "to"], suffixes=("", "_b"))
     hit = pairs[(pairs["ip_b"] != pairs["ip"]) & (pairs["first_b"] > pairs["first"])]
