@@ -236,6 +236,6 @@ def _capture_key(s: DaemonSettings) -> tuple[object, ...]:
 def _restart_only(old: DaemonSettings, new: DaemonSettings) -> list[str]:
     """Changed settings that a reload cannot apply (files and sockets opened once, identity)."""
     keys = [("grey.user", "user"), ("greylogd_pidfile", "pidfile"), ("drop_privs", "drop_privs")]
-    own = ["metrics_port", "spill_journal", "ledger", "ledger_interval"]
+    own = ["metrics_port", "spill_journal", "ledger", "ledger_interval", "ledger_retention_days"]
     changed = [name for name, attr in keys if getattr(old, attr) != getattr(new, attr)]
     return changed + [f"greylogd.{k}" for k in own if getattr(old.own, k) != getattr(new.own, k)]

@@ -10,7 +10,6 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from greylogd import sync
 from greylogd.capture.source import EventSource
 from greylogd.config import ConfigWarning
 from greylogd.daemon_settings import DaemonSettings
@@ -20,7 +19,7 @@ from greylogd.greydb.store import Entry, RefreshResult, Store
 from greylogd.metrics import Collector, Snapshot, serve
 from greylogd.privileges import Account
 from greylogd.refresher import Clock
-from greylogd.syncsender import SyncSender, resolve_targets
+from greylogd.syncsender import SyncSender
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -74,15 +73,10 @@ def open_source(settings: DaemonSettings, keep: Callable[[ConnectionEvent], bool
 
 def open_sync(settings: DaemonSettings) -> SyncSender | None:
     """The WHITE sender when sync is enabled with targets, else None (greyd's WARNING)."""
-    cfg = settings.sync
     if not settings.sync_active:
         log.warning("sync disabled by configuration")
         return None
-    key = sync.key_from_file(cfg.key if cfg.verify else None)
-    targets = resolve_targets(cfg.hosts, cfg.port, cfg.ttl, cfg.mcast_address)
-    for name, address in targets.unicast:
-        log.debug("added spam sync host %s (address %s, port %d)", name, address, cfg.port)
-    return SyncSender(targets, key)
+    return SyncSender.open(settings.sync)
 
 
 class LazyStore:

@@ -15,12 +15,15 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from greylogd import daemon_settings
 from greylogd.daemon_parts import LazyStore
 from greylogd.errors import ConfigError, GreylogdError
 from greylogd.greydb.store import Store
-from greylogd.ledger import Ledger, PollResult
+
+if TYPE_CHECKING:  # imported in main(): `greylogd --help` lists our flags; pandas costs the daemon 70 MB
+    from greylogd.ledger import Ledger, PollResult
 
 PROG = "greylogd ledger"
 DEFAULT_LEDGER = "/var/lib/greylogd/ledger.sqlite"
@@ -71,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     store = LazyStore(settings)
     path = args.ledger or settings.own.ledger or DEFAULT_LEDGER
+    from greylogd.ledger import Ledger
+
     try:
         with Ledger(path, retention_days=retention, white_expiry=settings.white_expiry) as ledger:
             return _once(ledger, store) if args.once else _loop(ledger, store, interval)

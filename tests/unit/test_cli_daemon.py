@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import subprocess
+import sys
+
 import pytest
 
 from greylogd.cli.daemon import main
@@ -123,3 +127,23 @@ def test_ledger_subcommand_dispatches_to_the_ledger_cli(capsys):
         main(["ledger", "--help"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.startswith("usage: greylogd ledger ")
+
+
+def test_the_daemon_path_never_imports_pandas():
+    """pandas and pyarrow cost the daemon ~70 MB of its 80 MB budget; only `greylogd ledger` needs them."""
+    code = ("import sys; from greylogd.cli import daemon as cli; from greylogd import daemon, daemon_parts; "
+            "cli._parser(); print(sorted(m for m in ('pandas', 'pyarrow') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out == "[]\n"
+
+
+@pytest.mark.parametrize(("key", "value"), [("ledger_retention_days", 7), ("ledger_interval", 5),
+                                            ("metrics_port", 9100), ("spill_journal", "/var/lib/gl/other")])
+def test_a_reload_names_own_keys_it_cannot_apply(conf, key, value):
+    from greylogd.daemon import _restart_only
+
+    old, _ = load(CliOptions(config=str(conf)))
+    new = dataclasses.replace(old, own=dataclasses.replace(old.own, **{key: value}))
+    assert _restart_only(old, new) == [f"greylogd.{key}"]
+    applied = dataclasses.replace(old, own=dataclasses.replace(old.own, batch_events=9))
+    assert _restart_only(old, applied) == []

@@ -105,6 +105,25 @@ def test_stderr_and_file_lines_use_greyds_format(tmp_path, capsys, monkeypatch):
     logging.getLogger("greylogd").setLevel(logging.NOTSET)
 
 
+def test_syslog_gets_one_datagram_per_line_with_greyds_ident(tmp_path, monkeypatch):
+    path = str(tmp_path / "log")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(path)
+        server.settimeout(5)
+        monkeypatch.setattr(logsetup, "SYSLOG_SOCKET", path)
+        monkeypatch.setenv("JOURNAL_STREAM", "8:1")  # stderr is the journal: no second copy there
+        logger = logsetup.configure(logsetup.LogSettings(syslog=True))
+        try:
+            logsetup.info_each(logger, "whitelisting %s", ["203.0.113.7", "2001:db8::1"])
+        finally:
+            logsetup.stop()
+        received = [server.recv(4096) for _ in range(2)]
+    pid = os.getpid()
+    assert received == [f"<30>greylogd[{pid}]: whitelisting {ip}\x00".encode()
+                        for ip in ("203.0.113.7", "2001:db8::1")]
+    logging.getLogger("greylogd").setLevel(logging.NOTSET)
+
+
 def test_a_stalled_log_writer_drops_lines_instead_of_blocking(monkeypatch):
     monkeypatch.setattr(logsetup, "QUEUE_BOUND", 3)
     logger = logsetup.configure(logsetup.LogSettings(syslog=False))
