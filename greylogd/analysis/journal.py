@@ -67,14 +67,14 @@ def dmesg_json_envelopes(document: str, options: SourceOptions, host: str) -> pd
     """ENVELOPE frame of a whole ``dmesg --json`` document (a list, or ``{"dmesg": [...]}``).
 
     ``line`` is the 1-based record number; ``time`` (seconds of uptime) is placed after the boot time.
-    An unreadable document yields one row with NaT and no message.
+    An unreadable document yields one row per line, with NaT and no message (so every line is counted).
     """
     try:
         obj = json.loads(document)
     except ValueError:
         obj = None
     records = obj.get("dmesg") if isinstance(obj, dict) else obj
-    records = records if isinstance(records, list) else [document]
+    records = records if isinstance(records, list) else document.removesuffix("\n").split("\n")
     frame = pd.DataFrame({"message": [r.get("msg") if isinstance(r, dict) else None for r in records],
                           "time": [r.get("time") if isinstance(r, dict) else None for r in records],
                           "raw": [str(r)[:1000] for r in records]})

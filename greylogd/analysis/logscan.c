@@ -50,6 +50,8 @@ typedef struct {
     int32_t spt, dpt;
     int8_t ip_version, reason;
     span field[LS_FIELDS];
+    span program; /* p NULL: none */
+    int64_t pid;  /* -1: none */
     char addr[2][48]; /* normalised src, dst */
     int addr_len[2];
 } row;
@@ -154,8 +156,10 @@ static int rfc3164(const char **pp, const char *end, int64_t *packed) {
 }
 
 /* "host " then the optional "prog[pid]: " of headers._PROG; *pp moved to the message */
-static int host_and_program(const char **pp, const char *end, span *host) {
+static int host_and_program(const char **pp, const char *end, span *host, span *program, int64_t *pid) {
     const char *p = *pp, *q;
+    program->p = program->end = NULL;
+    *pid = -1;
     host->p = p;
     while (p < end && *p != ' ') p++;
     if (p == host->p || p >= end) return 0;
@@ -164,13 +168,16 @@ static int host_and_program(const char **pp, const char *end, span *host) {
     while (q < end && *q != ' ' && *q != ':' && *q != '[' && *q != ']') q++;
     if (q > p) {
         const char *r = q;
+        int64_t number_in_brackets = -1;
         if (r < end && *r == '[') {
-            int64_t pid;
             r++;
-            if (!number(&r, end, 10, &pid) || r >= end || *r != ']') r = q;
-            else r++;
+            if (number(&r, end, 10, &number_in_brackets) && r < end && *r == ']') r++;
+            else r = q, number_in_brackets = -1;
         }
-        if (end - r >= 2 && r[0] == ':' && r[1] == ' ') p = r + 2;
+        if (end - r >= 2 && r[0] == ':' && r[1] == ' ') {
+            program->p = p, program->end = q, *pid = number_in_brackets;
+            p = r + 2;
+        }
     }
     *pp = p;
     return 1;
@@ -202,10 +209,12 @@ static int header(const char **pp, const char *end, int fmt, row *r) {
     int64_t v;
     switch (fmt) {
     case LS_RFC3339:
-        if (!rfc3339(&p, end, &r->stamp) || !host_and_program(&p, end, &r->field[0])) return 0;
+        if (!rfc3339(&p, end, &r->stamp) || !host_and_program(&p, end, &r->field[0], &r->program, &r->pid))
+            return 0;
         break;
     case LS_RFC3164:
-        if (!rfc3164(&p, end, &r->stamp) || !host_and_program(&p, end, &r->field[0])) return 0;
+        if (!rfc3164(&p, end, &r->stamp) || !host_and_program(&p, end, &r->field[0], &r->program, &r->pid))
+            return 0;
         break;
     case LS_DMESG:
         if (p < end && *p == '<') {
@@ -214,6 +223,7 @@ static int header(const char **pp, const char *end, int fmt, row *r) {
         }
         if (!uptime(&p, end, &r->stamp)) return 0;
         r->field[0].p = r->field[0].end = p;
+        r->program.p = NULL, r->pid = -1;
         break;
     case LS_KMSG:
         if (!number(&p, end, 9, &v) || p >= end || *p++ != ',' || !number(&p, end, 18, &v) || p >= end
@@ -223,6 +233,7 @@ static int header(const char **pp, const char *end, int fmt, row *r) {
         if (!p) return 0;
         p++;
         r->field[0].p = r->field[0].end = p;
+        r->program.p = NULL, r->pid = -1;
         break;
     default:
         return 0;
@@ -498,4 +509,34 @@ int64_t ls_line_ends(const char *data, int64_t size, int64_t *ends) {
         if (ends) ends[lines] = p - data;
     }
     return lines;
+}
+
+/* The syslog header of each line as headers.HEADERS[fmt] splits it (rfc3339, rfc3164, dmesg, kmsg):
+ * status[i] LS_GOOD, or LS_FALLBACK where this code cannot vouch for the line (a stamp shape it does
+ * not take, no header): split those with the RE2 pattern. stamp[i] as ls_out.stamp; spans[5 i ...]:
+ * host start, host end, program start, program end, message start, as offsets into data (-1: no
+ * host (dmesg, kmsg) or no program); pid[i] (-1: none). The message runs to the line's end. All -1
+ * for a line not parsed. */
+void ls_headers(const char *data, const int64_t *offsets, int64_t n, int fmt, int8_t *status, int64_t *stamp,
+                int64_t *spans, int64_t *pid) {
+    for (int64_t i = 0; i < n; i++) {
+        const char *p = data + offsets[i], *end = data + offsets[i + 1];
+        int64_t *span = spans + 5 * i;
+        row r;
+        if (end > p && end[-1] == '\n') end--;
+        if (!header(&p, end, fmt, &r)) {
+            status[i] = LS_FALLBACK;
+            stamp[i] = pid[i] = span[0] = span[1] = span[2] = span[3] = span[4] = -1;
+            continue;
+        }
+        int host = fmt == LS_RFC3339 || fmt == LS_RFC3164;
+        status[i] = LS_GOOD;
+        stamp[i] = r.stamp;
+        span[0] = host ? r.field[0].p - data : -1;
+        span[1] = host ? r.field[0].end - data : -1;
+        span[2] = r.program.p ? r.program.p - data : -1;
+        span[3] = r.program.p ? r.program.end - data : -1;
+        span[4] = p - data;
+        pid[i] = r.pid;
+    }
 }

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -22,15 +21,12 @@ import pyarrow.compute as pc
 
 from greylogd._logscan import ffi, lib
 from greylogd.analysis import frames
-from greylogd.analysis.frames import TS_DTYPE
-from greylogd.analysis.headers import STAMP_PARSERS, SourceOptions, uptime_us
 
 GOOD, SKIP, FALLBACK = lib.LS_GOOD, lib.LS_SKIP, lib.LS_FALLBACK
 BAD_ADDRESS, BAD_PORT = lib.LS_BAD_ADDRESS, lib.LS_BAD_PORT
 FORMATS = {"rfc3164": lib.LS_RFC3164, "rfc3339": lib.LS_RFC3339, "dmesg": lib.LS_DMESG, "kmsg": lib.LS_KMSG}
 FIELDS = ("host", "prefix", "in_if", "proto", "src", "dst")
 _GUESS = 24  # bytes a row an arena starts with (typical fields are shorter; a full one is doubled)
-_MONTHS = ["", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
 @dataclass
@@ -104,21 +100,6 @@ def scan(lines: pa.Array, fmt: str) -> Scan:
 
 def _place(out: object, k: int, arena: np.ndarray) -> None:
     out.arena[k], out.capacity[k] = ffi.from_buffer("char[]", arena), len(arena)
-
-
-def stamps(found: Scan, fmt: str, mtime: datetime, options: SourceOptions) -> pd.Series:
-    """Event times (TS_DTYPE, UTC) of the rows of ``found`` read as ``fmt``, with the time rules of
-    ``headers.STAMP_PARSERS``; NaT where those rules give none (e.g. Feb 30), for the Python path."""
-    if fmt == "rfc3339":
-        return pd.Series(found.stamp.view("datetime64[us]")).dt.tz_localize("UTC")
-    if fmt != "rfc3164":
-        return uptime_us(pd.Series(found.stamp), options)
-    codes, uniques = pd.factorize(found.stamp)
-    month, rest = np.divmod(uniques, 10**8)
-    text = [f"{_MONTHS[m]} {r // 10**6:02d} {r // 10**4 % 100:02d}:{r // 100 % 100:02d}:{r % 100:02d}"
-            for m, r in zip(month.tolist(), rest.tolist(), strict=True)]
-    unique_ts = STAMP_PARSERS["rfc3164"](pd.Series(text, dtype="str"), mtime, options)
-    return pd.Series(unique_ts.array.take(codes), dtype=TS_DTYPE)
 
 
 def connections(found: Scan, ts: pd.Series, host: str | None,

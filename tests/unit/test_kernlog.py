@@ -176,3 +176,9 @@ def test_iter_kernlog_parts_add_up_to_read_kernlog(tmp_path: Path) -> None:
     assert (sum(p.lines for p in parts), sum(p.skipped for p in parts)) == (30_000, skipped)
     streamed = pd.concat([part.connections.astype({"src": "str"}) for part in parts])
     assert sorted(streamed["src"]) == sorted(whole.connections["src"])
+
+
+def test_unreadable_json_document_counts_every_line() -> None:
+    result = parse_kernlog(["[", "Nov 23 08:05:58 vm kernel: IN=e OUT= SRC=192.0.2.1", "]x"])
+    assert (result.lines, result.skipped) == (3, 2)
+    assert result.bad_lines[["line", "reason"]].values.tolist() == [[2, "no syslog header or time"]]

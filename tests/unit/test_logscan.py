@@ -11,12 +11,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
 from greylogd.analysis import kernlog, kernlog_lines, logscan
+from greylogd.analysis.headers import HEADERS, split_headers
 from greylogd.analysis.kernlog import KernlogResult, read_kernlog
 from greylogd.analysis.kernlog_lines import LOG_MARK, Parsed, parse_chunk, parse_raw
 from greylogd.analysis.sources import RawChunk, chunk_envelopes, map_chunks
@@ -71,7 +73,7 @@ def test_scanner_leaves_the_edge_cases_it_cannot_vouch_for(tmp_path: Path) -> No
     (raw,) = raw_chunks(tmp_path / "edge.log", 1 << 20)
     found = logscan.scan(raw.lines, "rfc3164")
     # IPv6 DST missing, truncated, no PROTO: fallback; SRC .300 and SPT 70000 are rows with their reason;
-    # "Nov 31" is a row here (the stamp rules reject it later, in logscan.stamps); non-LOG lines skipped
+    # "Nov 31" is a row here (the stamp rules reject it later, in kernlog_lines.stamps); non-LOG skipped
     assert found.status.tolist() == [0] * 9 + [2, 2, 0, 0, 2] + [0, 2, 1, 1, 1]
     assert found.reason.tolist() == [0] * 9 + [logscan.BAD_ADDRESS, logscan.BAD_PORT, 0]
 
@@ -226,3 +228,41 @@ def test_arenas_grow_for_long_fields() -> None:
     assert found.prefix.to_pylist() == [f"[{'P' * (3 * k)}]" for k in range(1, 600)]
     assert found.host.to_pylist() == ["h" * k for k in range(1, 600)]
     assert found.src.to_pylist() == [f"2001:db8::{k:x}" for k in range(1, 600)]
+
+
+def regex_split(lines: pa.Array, fmt: str) -> list[tuple]:
+    """(host, program, pid, message) of each line by HEADERS[fmt] (None where it does not match)."""
+    parts = pc.extract_regex(lines, HEADERS[fmt]).to_pylist()
+    message = pc.utf8_rtrim(pc.replace_substring_regex(lines, HEADERS[fmt], "", max_replacements=1), "\n")
+    names = [name for name in ("host", "program", "pid") if f"<{name}>" in HEADERS[fmt]]
+    return [None if part is None else (*(part[name] or None for name in names), text)
+            for part, text in zip(parts, message.to_pylist(), strict=True)]
+
+
+def c_split(lines: pa.Array, fmt: str) -> list[tuple]:
+    """The same from split_headers (None where it does not vouch for the line)."""
+    spans, data = split_headers(lines, fmt), lines.buffers()[2].to_pybytes()
+    ends = np.frombuffer(lines.buffers()[1], np.int64)[1:]
+    text = lambda start, end: data[start:end].decode() if start >= 0 else None  # noqa: E731
+    rows: list[tuple | None] = [None] * len(lines)
+    for k in np.flatnonzero(spans.parsed):
+        end = ends[k] - (data[ends[k] - 1:ends[k]] == b"\n")
+        pid = str(spans.pid[k]) if spans.pid[k] >= 0 else None
+        syslog = fmt in ("rfc3164", "rfc3339")
+        fields = (text(*spans.host[k]), text(*spans.program[k]), pid)[:3 if syslog else 0]
+        rows[k] = (*fields, text(spans.message[k], end))
+    assert not np.any(spans.host[~spans.parsed] != -1)
+    return rows
+
+
+@FUZZ
+@given(chunk=_CHUNKS, junk=st.lists(st.text(max_size=40), max_size=4))
+def test_split_headers_finds_what_the_header_patterns_find(chunk: tuple[str, list[str]],
+                                                          junk: list[str]) -> None:
+    """Where split_headers vouches for a line, it splits it as HEADERS does; it vouches for most lines."""
+    fmt, lines = chunk
+    array = pa.array([line.replace("\n", "") + "\n" for line in [*lines, *junk]], pa.large_string())
+    expected, got = regex_split(array, fmt), c_split(array, fmt)
+    vouched = [k for k, row in enumerate(got) if row is not None]
+    assert [got[k] for k in vouched] == [expected[k] for k in vouched]
+    assert len(vouched) >= sum(row is not None for row in expected) // 2
