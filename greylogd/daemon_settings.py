@@ -48,7 +48,7 @@ class OwnSettings:
                                       "(0 = forever; 90 allows month-over-month comparisons)")
     queue_num: int = _own(int, 0, "NFQUEUE number for --backend nfqueue")
     nflog_qthreshold: int = _own(int, 64, "kernel NFLOG queue threshold (packets per netlink message)")
-    nflog_timeout: int = _own(int, 100, "kernel NFLOG flush timeout (1/100 s)")
+    nflog_timeout: int = _own(int, 10, "kernel NFLOG flush timeout (1/100 s): how long a partial batch waits")
     nflog_nlbufsiz: int = _own(int, 16384, "kernel NFLOG message buffer (bytes) per netlink message")
     rcvbuf_mb: int = _own(int, 32, "netlink receive buffer (MiB) a burst may fill ahead of greylogd")
     rcvbuf_max_mb: int = _own(int, 256, "limit (MiB) to which the buffer doubles after each overrun")
