@@ -47,7 +47,7 @@ def split_sample(path: Path, out: Path) -> dict:
 def expected_events(rows: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=frames.GREYD_EVENTS_COLUMNS)
     frame["ts"] = pd.to_datetime(frame["ts"], format="ISO8601", utc=True)
-    frame = frame.astype({name: "str" for name in ("host", "program", "lists")})  # str categories
+    frame = frame.astype({name: "str" for name in ("host", "program", "ip", "lists")})  # str categories
     return frames.typed(frame, frames.GREYD_EVENTS).sort_values("ts", kind="stable", ignore_index=True)
 
 
