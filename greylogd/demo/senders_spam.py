@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from greylogd.demo.hosts import bot_addresses, bot_helos, v4_from_ints, v4_range, v6_range
-from greylogd.demo.messages import Context, Messages, addresses, gaps, local_parts, pick, same_host
+from greylogd.demo.messages import Context, Messages, addresses, gaps, local_parts, pick, same_host, shared
 from greylogd.demo.params import BLACKLISTS, OUR_DOMAIN, SPAMTRAPS, our_addresses
 
 JUNK_DOMAINS = tuple(f"{w}{i}.test" for w in ("promo", "deals", "pharma", "lottery", "crypto")
@@ -36,7 +36,8 @@ def _rcpts(ctx: Context, n: int) -> list[tuple[str, ...]]:
     users = np.asarray(our_addresses() + tuple(f"{g}@{OUR_DOMAIN}" for g in GUESSED), dtype=object)
     count = ctx.rng.integers(1, 4, n)
     drawn = users[ctx.rng.integers(0, len(users), (n, 3))]
-    return [tuple(dict.fromkeys(row[:k])) for row, k in zip(drawn.tolist(), count.tolist(), strict=True)]
+    rows = zip(drawn.tolist(), count.tolist(), strict=True)
+    return shared([tuple(dict.fromkeys(row[:k])) for row, k in rows])
 
 
 def _junk_from(ctx: Context, n: int) -> np.ndarray:
@@ -66,7 +67,7 @@ def trap_hitter(ctx: Context, n: int) -> Messages:
     traps = pick(ctx.rng, SPAMTRAPS, n)
     users = pick(ctx.rng, our_addresses(), n)
     both = ctx.rng.random(n) < 0.5
-    rcpts = [(str(u), str(t)) if b else (str(t),) for u, t, b in zip(users, traps, both, strict=True)]
+    rcpts = shared([(str(u), str(t)) if b else (str(t),) for u, t, b in zip(users, traps, both, strict=True)])
     return Messages("trap_hitter", ctx.arrivals(n, False), _junk_from(ctx, n), rcpts, np.zeros((n, 1)),
                     host[:, None])
 
