@@ -36,32 +36,46 @@ def coverage(timelines: Sequence[tuple[str, pd.Series]], period: Period) -> pd.D
                          "last": frames.TS_DTYPE, "coverage": "float64"})
 
 
+BLOCK = 1 << 20  # timestamps compared per step: a log's whole timeline is never copied for a diff
+
+
 def gaps(timelines: Sequence[tuple[str, pd.Series]], period: Period, min_hours: float) -> pd.DataFrame:
     """Silences of at least `min_hours` in each source inside the period, including its two edges.
 
-    A log has millions of lines: the times are compared as int64 microseconds (no sort when already in
-    order, as logs are), and only the few gaps found become Timestamps.
+    A log has millions of lines: its times are read in place as int64 microseconds, copied only when
+    some lie outside the period or out of order, compared a block at a time, and only the few gaps
+    found become Timestamps.
     """
-    found = []
     start, end = pd.DatetimeIndex([period.start, period.end]).tz_convert("UTC").as_unit("us").asi8
     shortest = min_hours * 3.6e9
+    found = []
     for name, ts in timelines:
-        micros = ts.to_numpy("datetime64[us]").view("int64")  # UTC, no copy for the frames' unit
-        micros = micros[(micros >= start) & (micros < end)]
-        if len(micros) > 1 and (micros[1:] < micros[:-1]).any():
-            micros = np.sort(micros)
+        micros = _inside(pd.DatetimeIndex(ts).tz_convert("UTC").as_unit("us").asi8, start, end)
         edges = [start, *micros[:1], *micros[-1:], end]
-        spans = [(edges[0], edges[1]), (edges[-2], edges[-1])] if len(micros) else [(start, end)]
-        steps = np.flatnonzero(np.diff(micros) >= shortest)
-        spans[1:1] = [(micros[i], micros[i + 1]) for i in steps]
-        for gap_start, gap_end in spans:
-            if gap_end - gap_start >= shortest:
-                found.append((name, *pd.to_datetime([gap_start, gap_end], unit="us", utc=True),
-                              (gap_end - gap_start) / 3.6e9))
+        spans = [(edges[0], edges[1]), *_steps(micros, shortest), (edges[-2], edges[-1])]
+        found += [(name, *pd.to_datetime([a, b], unit="us", utc=True), (b - a) / 3.6e9)
+                  for a, b in (spans if len(micros) else [(start, end)]) if b - a >= shortest]
     table = pd.DataFrame(found, columns=GAP_COLUMNS)
     for col in ("gap_start", "gap_end"):
         table[col] = pd.to_datetime(table[col], utc=True).astype(frames.TS_DTYPE)
     return table.astype({"source": "str", "hours": "float64"})
+
+
+def _inside(micros: np.ndarray, start: int, end: int) -> np.ndarray:
+    """The values in [start, end), sorted; the array itself when it already is just that."""
+    if len(micros) and (micros.min() < start or micros.max() >= end):
+        micros = micros[(micros >= start) & (micros < end)]
+    blocks = (micros[i:i + BLOCK + 1] for i in range(0, max(len(micros) - 1, 0), BLOCK))
+    return micros if all(not (b[1:] < b[:-1]).any() for b in blocks) else np.sort(micros)
+
+
+def _steps(micros: np.ndarray, shortest: float) -> list[tuple[int, int]]:
+    """(from, to) of consecutive sorted values at least `shortest` apart."""
+    found = []
+    for i in range(0, max(len(micros) - 1, 0), BLOCK):
+        block = micros[i:i + BLOCK + 1]
+        found += [(block[k], block[k + 1]) for k in np.flatnonzero(np.diff(block) >= shortest)]
+    return found
 
 
 def bad_line_counts(bad_lines: pd.DataFrame) -> pd.DataFrame:
