@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -51,11 +52,23 @@ def _net_one(ip: str) -> str:
     return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
 
 
-def _by_unique(values: pd.Series, func: object) -> pd.Series:
-    """Apply a per-value function once per distinct value: addresses and domains repeat a lot."""
-    codes, uniques = pd.factorize(values.astype("str").fillna(""), sort=False)
-    mapped = np.array([func(str(u)) for u in uniques], dtype=object)  # type: ignore[operator]
-    return pd.Series(mapped[codes] if len(codes) else [], index=values.index, dtype="str")
+def _per_value(values: pd.Series, compute: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """`compute` (str Series -> str Series of the same length) run once over the distinct values only
+    (addresses and domains repeat a lot; a categorical already lists them), spread back to every row.
+    Missing values are computed as ""."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy().astype(np.int64)
+        uniques = values.cat.categories.astype("str").append(pd.Index([""], dtype="str"))
+        codes[codes < 0] = len(uniques) - 1
+    else:
+        codes, uniques = pd.factorize(values.astype("str").fillna(""), sort=False)
+    out = compute(pd.Series(uniques, dtype="str"))
+    return pd.Series(out.array.take(codes), index=values.index, dtype="str")
+
+
+def _by_unique(values: pd.Series, func: Callable[[str], str]) -> pd.Series:
+    """Apply a per-value Python function once per distinct value."""
+    return _per_value(values, lambda uniques: pd.Series([func(u) for u in uniques], dtype="str"))
 
 
 def registrable(domains: pd.Series) -> pd.Series:
@@ -70,13 +83,13 @@ def network(ips: pd.Series) -> pd.Series:
     in one vectorized pass over the distinct addresses (a host has many tuples); IPv6 (and anything
     odd) goes through ipaddress once per distinct value.
     """
-    codes, uniques = pd.factorize(ips.astype("str").fillna(""), sort=False)  # str: NaN -> "" on categoricals
-    text = pd.Series(uniques, dtype="str")
+    return _per_value(ips, _networks)
+
+
+def _networks(text: pd.Series) -> pd.Series:
     v4 = text.str.fullmatch(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
     out = text.str.replace(r"\.\d{1,3}$", ".0/24", regex=True)
-    if not v4.all():
-        out = out.where(v4, _by_unique(text.loc[~v4], _net_one))
-    return pd.Series(out.array.take(codes), index=ips.index, dtype="str")
+    return out if v4.all() else out.where(v4, _by_unique(text.loc[~v4], _net_one))
 
 
 def classify(tuples: pd.DataFrame, period: Period, grey_expiry_s: int) -> pd.DataFrame:

@@ -38,8 +38,9 @@ from greylogd.ledger import Ledger
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 LEDGER_SLICE = pd.Timedelta(hours=6)
-# tuples columns with few distinct values (recipients are local, outcomes four): categorical
-COMPACT_TUPLES = ["to", "sender_domain", "rcpt_domain", "outcome"]
+# tuples columns whose values repeat (a host's address and HELO on each of its tuples, local recipients,
+# four outcomes): categorical
+COMPACT_TUPLES = ["ip", "helo", "to", "sender_domain", "rcpt_domain", "outcome"]
 
 
 @dataclass(frozen=True, slots=True)
