@@ -17,9 +17,6 @@ reader returns when it has nothing, so consumers never special-case missing colu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
@@ -44,18 +41,6 @@ CONNECTIONS: dict[str, str] = {
 }
 CONNECTIONS_COLUMNS = list(CONNECTIONS)
 
-
-def categorise(prefix: pd.Categorical, outbound: np.ndarray,
-               categories: Mapping[str, str] | None = None) -> pd.Categorical:
-    """The CONNECTIONS category of trimmed LOG prefixes: ``categories`` (default CATEGORIES) looked up
-    case-insensitively once per distinct prefix, else OTHER_CATEGORY; OUTBOUND_CATEGORY where
-    ``outbound`` (empty IN=, the OUTPUT chain) whatever the prefix."""
-    mapping = {key.strip().upper(): value for key, value in (categories or CATEGORIES).items()}
-    named = pd.Series(prefix.categories, dtype="str").str.upper().map(mapping).fillna(OTHER_CATEGORY)
-    labels = pd.Index(sorted({*named, OUTBOUND_CATEGORY}), dtype="str")
-    codes = labels.get_indexer(named)[prefix.codes]
-    codes[outbound] = labels.get_loc(OUTBOUND_CATEGORY)
-    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(labels))
 
 GREYD_KINDS = ("connected", "disconnected", "grey", "black", "new_entry", "updated_entry",
                "new_trap_entry", "updated_trap_entry", "trapped", "whitelisting", "spf",

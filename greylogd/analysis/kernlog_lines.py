@@ -75,9 +75,8 @@ def parse_raw(raw: RawChunk, options: SourceOptions, categories: Mapping[str, st
     found.status[found.line[late]] = logscan.FALLBACK
     host = None if raw.fmt in ("rfc3164", "rfc3339") else options.host or socket.gethostname()
     good, bad = ~late & (found.reason == 0), ~late & (found.reason != 0)
-    connections = logscan.connections(found, ts, host, categories)
-    if not good.all():
-        connections = connections.iloc[np.flatnonzero(good)].reset_index(drop=True)
+    rows = None if good.all() else np.flatnonzero(good)
+    connections = logscan.connections(found, ts if rows is None else ts.iloc[rows], host, categories, rows)
     numbers, left = raw.line_numbers(), found.status == logscan.FALLBACK
     part = Parsed(raw.source, connections, numbers[found.line[good]], _scanned_bad(raw, found, bad),
                   len(raw.lines) - int(np.count_nonzero(left)),
@@ -200,7 +199,7 @@ def _connections(log: pd.DataFrame, table: pd.DataFrame,
                  categories: Mapping[str, str] | None) -> pd.DataFrame:
     """frames.CONNECTIONS rows of good LOG lines."""
     prefix = table["prefix"].str.strip().astype("category")
-    category = frames.categorise(prefix.array, (table["in_if"] == "").to_numpy(bool), categories)
+    category = logscan.categorise(prefix.array, (table["in_if"] == "").to_numpy(bool), categories)
     out = table.assign(ts=log["ts"], host=log["host"], prefix=prefix, category=category,
                        ip_version=np.where(table["src"].str.contains(":", regex=False), 6, 4))
     return frames.typed(out, frames.CONNECTIONS)

@@ -11,7 +11,7 @@ wrapped zero-copy as pyarrow large_string arrays.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,28 +102,55 @@ def _place(out: object, k: int, arena: np.ndarray) -> None:
     out.arena[k], out.capacity[k] = ffi.from_buffer("char[]", arena), len(arena)
 
 
-def connections(found: Scan, ts: pd.Series, host: str | None,
-                categories: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """frames.CONNECTIONS rows of the scanned rows at times ``ts`` (host None: the scanned one, else
-    this host for every row); repeated text is dictionary-encoded straight into categoricals."""
-    n = len(found.line)
-    hosts = _categorical(found.host) if host is None else pd.Categorical.from_codes(
-        np.zeros(n, np.int8), dtype=pd.CategoricalDtype(pd.Index([host], dtype="str")))
-    prefix, in_if = _categorical(found.prefix), _categorical(found.in_if)
-    outbound = np.diff(np.frombuffer(found.in_if.buffers()[1], np.int64)[:n + 1]) == 0
-    ports = {name: pd.arrays.IntegerArray(values.astype(np.uint16), values < 0)
+def connections(found: Scan, ts: pd.Series, host: str | None, categories: Mapping[str, str] | None = None,
+                rows: np.ndarray | None = None) -> pd.DataFrame:
+    """frames.CONNECTIONS rows of the scanned rows (those at positions ``rows``; default all) at times
+    ``ts`` (one per row taken); host None: the scanned one, else this host for every row. Repeated
+    text is dictionary-encoded straight into categoricals with only the values used, sorted."""
+    pick = (lambda values: values) if rows is None else (lambda values: values[rows])
+    n = len(pick(found.line))
+    hosts = _categorical(found.host, pick) if host is None else compact(np.zeros(n, np.int64),
+                                                                         np.array([host], object))
+    prefix = _categorical(found.prefix, pick)
+    outbound = pick(np.diff(np.frombuffer(found.in_if.buffers()[1], np.int64)[:len(found.line) + 1]) == 0)
+    ports = {name: pd.arrays.IntegerArray(pick(values).astype(np.uint16), pick(values) < 0)
              for name, values in (("spt", found.spt), ("dpt", found.dpt))}
+    text = lambda array: pd.Series(array if rows is None else array.take(rows), dtype="str")  # noqa: E731
     return pd.DataFrame({
-        "ts": ts, "host": hosts, "prefix": prefix,
-        "category": frames.categorise(prefix, outbound, categories),
-        "src": pd.Series(found.src, dtype="str"), "dst": pd.Series(found.dst, dtype="str"), **ports,
-        "proto": _categorical(found.proto),
-        "ip_version": pd.arrays.IntegerArray(found.ip_version.astype(np.uint8), np.zeros(n, bool)),
-        "in_if": in_if,
+        "ts": ts.reset_index(drop=True), "host": hosts, "prefix": prefix,
+        "category": categorise(prefix, outbound, categories), "src": text(found.src), "dst": text(found.dst),
+        **ports, "proto": _categorical(found.proto, pick),
+        "ip_version": pd.arrays.IntegerArray(pick(found.ip_version).astype(np.uint8), np.zeros(n, bool)),
+        "in_if": _categorical(found.in_if, pick),
     })
 
 
-def _categorical(text: pa.Array) -> pd.Categorical:
+def categorise(prefix: pd.Categorical, outbound: np.ndarray,
+               categories: Mapping[str, str] | None = None) -> pd.Categorical:
+    """The CONNECTIONS category of trimmed LOG prefixes: ``categories`` (default frames.CATEGORIES)
+    looked up case-insensitively once per distinct prefix, else frames.OTHER_CATEGORY;
+    frames.OUTBOUND_CATEGORY where ``outbound`` (empty IN=, the OUTPUT chain) whatever the prefix."""
+    mapping = {key.strip().upper(): value for key, value in (categories or frames.CATEGORIES).items()}
+    named = pd.Series(prefix.categories, dtype="str").str.upper().map(mapping).fillna(frames.OTHER_CATEGORY)
+    names = np.array([*named, frames.OUTBOUND_CATEGORY], dtype=object)
+    labels, inverse = np.unique(names, return_inverse=True)
+    codes = inverse[:-1][np.asarray(prefix.codes)]  # a trimmed prefix is never missing
+    codes[outbound] = inverse[-1]
+    return compact(codes, labels)
+
+
+def compact(codes: np.ndarray, labels: np.ndarray) -> pd.Categorical:
+    """The categorical of ``labels[codes]`` (an object array of str; code -1: missing) with only the
+    labels used, sorted: what astype("category") of those values gives, without hashing them."""
+    used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(labels)))
+    kept = used[np.argsort(labels[used], kind="stable")]
+    rank = np.full(len(labels) + 1, -1, np.int64)  # the extra -1 is where code -1 lands
+    rank[kept] = np.arange(len(kept))
+    dtype = pd.CategoricalDtype(pd.Index(labels[kept], dtype="str"))
+    return pd.Categorical.from_codes(rank[codes], dtype=dtype)
+
+
+def _categorical(text: pa.Array, pick: Callable[[np.ndarray], np.ndarray]) -> pd.Categorical:
     encoded = pc.dictionary_encode(text)
-    labels = pd.Index(pd.Series(encoded.dictionary, dtype="str"))
-    return pd.Categorical.from_codes(encoded.indices.to_numpy(), dtype=pd.CategoricalDtype(labels))
+    return compact(pick(encoded.indices.to_numpy().astype(np.int64)),
+                   np.asarray(encoded.dictionary.to_pylist(), dtype=object))
