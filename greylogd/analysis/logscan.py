@@ -3,10 +3,12 @@
 ``scan(lines, fmt)`` returns a ``Scan``: per line a status (GOOD, SKIP, FALLBACK) and, per GOOD line, one
 row of columns: a connection, or (``reason`` BAD_ADDRESS, BAD_PORT) a bad line whose reason the C code
 can tell for certain. The C code accepts only what it parses *exactly* as the RE2 patterns of
-headers.HEADERS and kernlog.LOG_FIELDS do (printable ASCII, the usual stamp shapes, plain dotted quads
-and hex-and-colons IPv6 addresses that are not IPv4-mapped); every other line is FALLBACK, for the
-Python path, which decides what is bad and why. Strings are copied into one arena per field and
-wrapped zero-copy as pyarrow large_string arrays.
+headers.HEADERS and kernlog_lines.LOG_FIELDS do (printable ASCII, the usual stamp shapes, plain dotted
+quads and hex-and-colons IPv6 addresses that are not IPv4-mapped); every other line is FALLBACK, for
+the Python path, which decides what is bad and why. Strings are copied into one arena per field and
+wrapped zero-copy as pyarrow large_string arrays. ``connections`` makes frames.CONNECTIONS rows of
+them (``categorise``, ``compact``: categoricals without hashing every value). ``line_offsets`` splits a
+buffer into lines (memchr) for logfiles.read_lines.
 """
 
 from __future__ import annotations
@@ -76,11 +78,12 @@ def scan(lines: pa.Array, fmt: str) -> Scan:
                "dpt": np.empty(n, np.int32), "ip_version": np.empty(n, np.int8),
                "reason": np.empty(n, np.int8)}
     arenas = [np.empty(min(size, _GUESS * n + 64), np.uint8) for _ in FIELDS]
-    ends = [np.zeros(n + 1, np.int64) for _ in FIELDS]
+    ends = [np.empty(n + 1, np.int64) for _ in FIELDS]  # the C code writes [1:] as it goes
     out = ffi.new("ls_out *")
     for name, array in columns.items():
         setattr(out, name, ffi.from_buffer(ffi.typeof(getattr(out, name)), array))
     for k, end in enumerate(ends):
+        end[0] = 0
         out.offsets[k] = ffi.from_buffer("int64_t[]", end)
         _place(out, k, arenas[k])
     pointers = (ffi.from_buffer("char[]", data) if data is not None else ffi.NULL,
