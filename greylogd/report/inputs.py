@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import ctypes.util
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -120,19 +121,23 @@ def load_inputs(sources: Sources, period: Period, event_columns: Sequence[str] |
 
     event_columns: the greyd_events columns to read (None: all, for notebooks); the report passes
     weekly.EVENT_COLUMNS, which spares most of a greyd log's memory (its message texts).
+    The ledger is read in a thread while the logs are parsed: its rows are built under the GIL, the log
+    readers' work (RE2, the C scanner) runs without it, so the two overlap on a second core.
     """
     bad: list[pd.DataFrame] = []
     entries = taken = tuples = None
-    if sources.any_db():
-        entries, taken, listing_bad = _snapshot(sources)
-        bad += [] if listing_bad is None else [listing_bad]
-    tuples_source = "ledger"
-    if sources.ledger is not None:
-        tuples = _ledger_tuples(sources.ledger, period)
-        release_memory()
-    elif entries is not None and entries["kind"].eq("GREY").any():
-        tuples, tuples_source = tuples_from_snapshot(entries, taken), "greyd db snapshot"
-    connections, events = _logs(sources, bad, event_columns)
+    with ThreadPoolExecutor(1) as pool:
+        ledger = None if sources.ledger is None else pool.submit(_ledger_tuples, sources.ledger, period)
+        if sources.any_db():
+            entries, taken, listing_bad = _snapshot(sources)
+            bad += [] if listing_bad is None else [listing_bad]
+        connections, events = _logs(sources, bad, event_columns)
+        tuples_source = "ledger"
+        if ledger is not None:
+            tuples = ledger.result()
+        elif entries is not None and entries["kind"].eq("GREY").any():
+            tuples, tuples_source = tuples_from_snapshot(entries, taken), "greyd db snapshot"
+    release_memory()
     bad_lines = pd.concat(bad, ignore_index=True) if bad else frames.empty(frames.BAD_LINES)
     return Inputs(connections, events, entries, taken, tuples, bad_lines, tuples_source)
 
