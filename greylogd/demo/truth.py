@@ -35,7 +35,7 @@ def tuple_truth(out: Outcome, plan: Plan, hosts: Hosts, end: int, params: GreyPa
     frame = out.book.frame(np.asarray(hosts.ip, dtype=object), np.asarray(hosts.helo, dtype=object),
                            plan.mail_from)
     frame["sender_domain"] = frame["from"].str.extract(r"@([^@]*)$", expand=False).fillna("")
-    frame["behaviour"] = plan.behaviour[frame["msg"].to_numpy()].astype(str)
+    frame["behaviour"] = pd.array(plan.behaviour[frame["msg"].to_numpy()], dtype="str")
     status = frame["outcome"].replace({"expired": "abandoned"})
     late = (frame["outcome"] == "pending") & (frame["first"] <= end - params.grey_expiry)
     frame["status"] = status.mask(late, "abandoned")
@@ -118,10 +118,9 @@ def spam_networks(out: Outcome, plan: Plan, hosts: Hosts, tuples: pd.DataFrame) 
 
 
 def write_truth(paths: dict[str, Path], summary: dict[str, object], tuples: pd.DataFrame,
-                senders: pd.DataFrame, domains: list[dict[str, object]], spam: list[dict[str, object]],
-                params: GreyParams) -> None:
-    """truth.json (summary, params, domains, spam networks) and the two Parquet tables."""
+                domains: list[dict[str, object]], spam: list[dict[str, object]], params: GreyParams) -> None:
+    """truth.json (summary, params, domains, spam networks) and the tuples' Parquet table (the senders'
+    table is written by the caller, before the tuples' exists)."""
     tuples.to_parquet(paths["tuples"], index=False)
-    senders.to_parquet(paths["senders"], index=False)
     doc = {**summary, "params": asdict(params), "domains": domains, "spam_networks": spam}
     paths["json"].write_text(json.dumps(doc, indent=1, sort_keys=False) + "\n", encoding="utf-8")

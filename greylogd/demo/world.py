@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from greylogd.analysis.period import Period
 from greylogd.demo import truth
@@ -116,9 +117,10 @@ def _plan(ctx: Context, rng: np.random.Generator, connections: int, days: int) -
 
 
 def _trim() -> None:
-    """Give the heap pages freed by the phase that just ended back to the OS: glibc keeps them (at 10M
-    connections, gigabytes of RSS that the next phase does not reuse). A no-op without glibc."""
-    with contextlib.suppress(OSError, AttributeError):
+    """Give the memory freed by the phase that just ended back to the OS: glibc's heap and pyarrow's pool
+    keep it (at 10M connections, gigabytes of RSS that the next phase does not reuse)."""
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc
         ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
 
 
@@ -152,10 +154,17 @@ def build_world(out_dir: str | Path, *, seed: int = 1, start: pd.Timestamp | str
     _trim()
     conns = _connections(log_rng, plan, result, epoch, days)
     n_kern = write_kernlog(paths["kern"], log_rng, conns, ctx.hosts, epoch, syslog_format)
+    lines: dict[str, object] = {"kern_lines": n_kern}
+    by_prefix = _counts(conns["prefix"].astype(str).str.strip())
+    del conns  # the truth needs its counts only
     _trim()
-    n_greyd = GreydLog(plan, ctx.hosts, result, log_rng, epoch).write(paths["greyd"], syslog_format)
+    greyd_log = GreydLog(plan, ctx.hosts, result, log_rng, epoch)
+    lines["greyd_lines"] = greyd_log.write(paths["greyd"], syslog_format)
+    del greyd_log
+    lines["connections_by_prefix"] = by_prefix
     _trim()
-    _write_truth(paths, plan, ctx.hosts, result, conns, epoch, days, params, seed, n_greyd)
+    plan.t = plan.db_t = np.empty(0)  # when each attempt happened is written; the truth needs who sent what
+    _write_truth(paths, plan, ctx.hosts, result, lines, epoch, days, params, seed)
     end = epoch + days * 86400
     for name in ("kern", "greyd"):  # readers date RFC 3164 lines (no year) by the file's mtime
         os.utime(paths[name], (end, end))
@@ -175,16 +184,20 @@ def open_world(out_dir: str | Path) -> World:
                  paths["senders"], start, end, doc["seed"], doc["kern_lines"], GreyParams(**doc["params"]))
 
 
-def _write_truth(paths: dict[str, Path], plan: Plan, hosts: Hosts, result: Outcome, conns: pd.DataFrame,
-                 epoch: int, days: int, params: GreyParams, seed: int, greyd_lines: int) -> None:
+def _write_truth(paths: dict[str, Path], plan: Plan, hosts: Hosts, result: Outcome, lines: dict[str, object],
+                 epoch: int, days: int, params: GreyParams, seed: int) -> None:
+    """The truth files, one table at a time (the senders' table is written and dropped before the tuples'
+    is built: at 10M connections each is gigabytes)."""
     end = epoch + days * 86400
+    summary = {"seed": seed, "start": epoch, "end": end, **lines}
+    truth.sender_truth(result, plan, hosts).to_parquet(paths["senders"], index=False)
+    _trim()
     tuples = truth.tuple_truth(result, plan, hosts, end, params)
-    summary = {"seed": seed, "start": epoch, "end": end, "kern_lines": len(conns),
-               "greyd_lines": greyd_lines,
-               "connections_by_prefix": _counts(conns["prefix"].astype(str).str.strip()),
-               "tuples_by_status": _counts(tuples["status"])}
-    truth.write_truth(paths, summary, tuples, truth.sender_truth(result, plan, hosts),
-                      truth.domain_truth(tuples), truth.spam_networks(result, plan, hosts, tuples), params)
+    summary["tuples_by_status"] = _counts(tuples["status"])
+    domains = truth.domain_truth(tuples)
+    _trim()
+    spam = truth.spam_networks(result, plan, hosts, tuples)
+    truth.write_truth(paths, summary, tuples, domains, spam, params)
 
 
 def _counts(values: pd.Series) -> dict[str, int]:
