@@ -61,6 +61,17 @@ def test_sample_parses_as_annotated(sample: Path, tmp_path: Path) -> None:
     assert len(result.events) + len(result.bad_lines) + result.skipped == result.lines
 
 
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
+def test_pruned_columns_keep_rows_kinds_and_bad_lines(sample: Path, tmp_path: Path) -> None:
+    split_sample(sample, tmp_path / sample.name)
+    full = read_greydlog(tmp_path / sample.name, options=OPTIONS)
+    lean = read_greydlog(tmp_path / sample.name, options=OPTIONS, columns=["lists", "ip", "duration_s"])
+    assert list(lean.events.columns) == ["ts", "kind", "ip", "duration_s", "lists"]
+    assert_frame_equal(lean.events, full.events[list(lean.events.columns)])
+    assert_frame_equal(lean.bad_lines, full.bad_lines)
+    assert (lean.lines, lean.skipped) == (full.lines, full.skipped)
+
+
 def test_every_rule_has_a_sample(tmp_path: Path) -> None:
     messages = pd.concat([read_greydlog(tmp_path / s.name, options=OPTIONS).events["message"]
                           for s in SAMPLES if split_sample(s, tmp_path / s.name)])
