@@ -7,6 +7,7 @@ as the report shows it (ties broken by domain name so the output is deterministi
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from greylogd.analysis.weekly_tuples import PERCENTILES
@@ -71,6 +72,25 @@ def trusted_domains(classified: pd.DataFrame, white_ips: pd.Series | None,
                              ignore_index=True)
 
 
+def _rotating(multi: pd.DataFrame) -> np.ndarray:
+    """Rows of (from, to) pairs where an abandoned tuple is followed, later, by one from another IP.
+
+    Linear, not a join of each abandoned tuple with its pair (a botnet's pair can have thousands of
+    tuples): per pair, the latest first and its IP; a tuple from another IP is followed by that one;
+    a tuple from that IP by the latest first of the pair's other IPs.
+    """
+    pair = multi.groupby(["from", "to"], sort=False, observed=True).ngroup().to_numpy()
+    ip = pd.factorize(multi["ip"])[0]
+    first = multi["first"].to_numpy("datetime64[us]").view("int64")
+    last = pd.Series(first).groupby(pair).transform("max").to_numpy()
+    ip_last = pd.Series(np.where(first == last, ip, -1)).groupby(pair).transform("max").to_numpy()
+    other = ip != ip_last
+    last_other = pd.Series(np.where(other, first, np.iinfo(np.int64).min)).groupby(pair).transform("max")
+    followed = np.where(other, last > first, last_other.to_numpy() > first)
+    hit = multi["status"].eq("abandoned").to_numpy() & followed
+    return pd.Series(hit).groupby(pair).transform("any").to_numpy()
+
+
 def _count_matching(pairs: pd.DataFrame, other: object, measure: object) -> pd.Series:
     """Sum `measure(pairs, other)` per domain; an all-NA column when the other source is missing."""
     if other is None:
@@ -88,10 +108,7 @@ def pool_rotation(classified: pd.DataFrame) -> pd.DataFrame:
     key = ["from", "to"]
     spread = classified.groupby(key, sort=False)["ip"].transform("nunique")
     multi = classified.loc[spread > 1, ["domain", "from", "to", "ip", "net", "first", "status"]]
-    abandoned = multi.loc[multi["status"].eq("abandoned"), [*key, "ip", "first"]]
-    joined = abandoned.merge(multi, on=key, suffixes=("_a", ""))
-    later = joined.loc[(joined["ip"] != joined["ip_a"]) & (joined["first"] > joined["first_a"])]
-    rotated = multi.merge(later[key].drop_duplicates(), on=key)
+    rotated = multi.loc[_rotating(multi)]
     rotated = rotated.assign(promoted=rotated["status"].eq("promoted"))
     per_pair = rotated.groupby(["domain", *key], sort=False)["promoted"].any().reset_index()
     table = rotated.groupby("domain", sort=True).agg(ips=("ip", "nunique"), nets=("net", "nunique"))
