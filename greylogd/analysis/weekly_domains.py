@@ -29,7 +29,7 @@ def _delay_table(promoted: pd.DataFrame) -> pd.DataFrame:
 
 def domain_delays(classified: pd.DataFrame) -> pd.DataFrame:
     """Delay percentiles per domain over its promoted tuples: count, p50..p99, max (seconds)."""
-    table = _delay_table(classified.loc[classified["status"].eq("promoted")])
+    table = _delay_table(classified.loc[classified["status"].eq("promoted"), ["domain", "delay_s"]])
     return table.reset_index().sort_values(["count", "domain"], ascending=[False, True], kind="stable",
                                            ignore_index=True)
 
@@ -57,7 +57,8 @@ def trusted_domains(classified: pd.DataFrame, white_ips: pd.Series | None,
     """Domains with promoted tuples: promoted, delay p50/p90/max (s), median bcount before pass, hosts now
     WHITE (NA without a DB snapshot), trusted connections from the domain's promoted IPs (NA without kernel
     logs). `trusted_conns` holds the period's connections of category trusted (column src)."""
-    promoted = classified.loc[classified["status"].eq("promoted")]
+    promoted = classified.loc[classified["status"].eq("promoted"),
+                              ["domain", "status", "bcount", "delay_s", "ip"]]
     grouped = promoted.groupby("domain", sort=True)
     table = grouped.agg(promoted=("status", "size"), retries_median=("bcount", "median"))
     stats = _delay_table(promoted)

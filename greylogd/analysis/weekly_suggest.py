@@ -45,7 +45,7 @@ def suggestions(classified: pd.DataFrame, trusted: pd.DataFrame, rotation: pd.Da
     table = trusted[["domain", "promoted", "delay_p50", "delay_p90"]].merge(
         rotation[["domain", "rotated_pairs"]], on="domain", how="left")
     table["rotated_pairs"] = table["rotated_pairs"].fillna(0).astype("int64")
-    abandoned = classified.loc[classified["status"].eq("abandoned")].groupby("domain").size()
+    abandoned = classified.loc[classified["status"].eq("abandoned"), "domain"].value_counts()
     table["abandoned"] = table["domain"].map(abandoned).fillna(0).astype("int64")
     trapped = classified["status"].eq("trapped") | classified["ip"].isin(trapped_ips)
     tainted = set(classified.loc[trapped, "domain"])
