@@ -4,7 +4,12 @@ Same arguments, same bytes: all randomness comes from numpy Generators spawned f
 the population, the plan and the log fields, so switching the ledger off changes no other file), and the
 files contain no wall-clock time. Output files in `out_dir`: kern.log, greyd.log, greyd.sqlite (greyd's
 database at the end), ledger.sqlite (greylogd's ledger, fed every 20 s of simulated time by the real
-greylogd.ledger code), truth.json, truth-tuples.parquet, truth-senders.parquet (see truth.py).
+greylogd.ledger code in a child process, see ledger_feed.py), truth.json, truth-tuples.parquet,
+truth-senders.parquet (see truth.py).
+
+Size (bench/demo_world.py; CPU seconds of the builder and its ledger process): 10k connections ~3 s,
+1M ~85 s and 0.9 GB peak RSS, 10M ~870 s and 6.1 GB (plus the ledger file, ~1.8 GB, in /dev/shm while it
+is polled). Phases free what the next one does not need, and _trim() hands it back to the OS.
 """
 
 from __future__ import annotations
