@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from greylogd.cli import report as cli
@@ -96,14 +97,16 @@ def test_only_a_db_snapshot_says_what_it_covers(world, tmp_path: Path) -> None:
 
 def test_demo_quick_start_says_where_the_report_is(tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["--demo", "--demo-connections", "1000", "--out", str(tmp_path), "--format", "pdf,json"]
+    argv = ["--demo", "--demo-connections", "1000", "--out", str(tmp_path), "--format", "pdf,json,csv"]
     assert cli.main(argv) == 0
     printed = capsys.readouterr().out.splitlines()
     assert printed[0] == f"demo world built in {tmp_path / 'demo'}"
     week = tmp_path / "2026-W47"
     assert printed[1:] == [f"report written to {week}/", f"  {week / 'report.pdf'}",
-                           f"  {week / 'summary.json'}"]
+                           f"  {week / 'summary.json'}", f"  17 tables as CSV ({week}/*.csv)"]
     assert _summary(tmp_path)["figures"]["greylisted_tuples"]["value"] > 0
+    coverage = pd.read_csv(week / "coverage.csv").set_index("source")
+    assert coverage.loc["greyd db snapshot", "first"] == "2026-11-23 00:00:00+00:00"  # the week's end
 
 
 def test_database_from_greyd_conf(world, tmp_path: Path) -> None:
