@@ -6,9 +6,8 @@ ms slices) it builds a fresh namespace pair (tests/integration/netns.py), instal
 (tests/integration/daemon_harness.py: `ct state new` SYNs to port 25 -> NFLOG group 155, with a counter),
 starts the real `greylogd --foreground` in the gateway namespace against a fresh greyd SQLite database
 (batch_events 1000, flush_ms 50 as in the test harness; the default nflog_timeout of 0.1 s bounds how long the
-last packets of a burst wait in the kernel's partial NFLOG batch), lets the sender resolve
-the gateway's IPv6 neighbour entry (else the first packets wait ~2 s for it and arrive as one burst), sends
-one SYN from each of N distinct IPv6 sources (2001:db8:2::/64: the IPv4 documentation ranges hold too few
+last packets of a burst wait in the kernel's partial NFLOG batch; the pair's neighbour entries are pinned, so
+no packet waits for neighbour discovery), sends one SYN from each of N distinct IPv6 sources (2001:db8:2::/64: the IPv4 documentation ranges hold too few
 addresses) and waits until the daemon has committed as many events as the rule counted. It prints:
 - committed/s: rule-counted events / seconds from the first SYN sent to the commit of the last one (seen
   by scraping the daemon's metrics every 50 ms), so a paced run cannot show more than its send rate;
@@ -34,7 +33,7 @@ from multiprocessing.connection import Connection
 
 from greylogd.metrics import LATENCY_BOUNDS, Histogram
 from tests.integration.daemon_harness import Site, install_rules, pcount_total, rule_counts
-from tests.integration.netns import Netns, Pair, in_netns, netns_pair, send_raw, syn_packets
+from tests.integration.netns import Netns, in_netns, netns_pair, syn_packets
 
 METRICS_PORT = 9188
 BUCKET = r'greylogd_{}_bucket\{{le="([^"]+)"\}} (\S+)'
@@ -106,18 +105,6 @@ def wait_committed(watcher: Connection, gateway: Netns) -> float:
     return time.monotonic() if done is None else done
 
 
-def resolve_neighbour(pair: Pair) -> None:
-    """Have the sender learn the gateway's link-layer address before the timed burst: until neighbour
-    discovery completes (about 2 s here) the kernel holds the first packets and blocks the raw sender, which
-    then releases them as one burst. One SYN to a port the rules ignore (9) starts the discovery."""
-    send_raw(pair.sender, syn_packets(["2001:db8:2::ffff:ffff"], str(pair.gateway.v6), 9, [40000]))
-    deadline = time.monotonic() + 10
-    while "lladdr" not in pair.sender.run("ip", "-6", "neigh", "show", str(pair.gateway.v6)).stdout:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the sender namespace never resolved the gateway's IPv6 neighbour entry")
-        time.sleep(0.05)
-
-
 def run(count: int, rate: int | None) -> None:
     sources = [f"2001:db8:2::{i // 65536:x}:{i % 65536:x}" for i in range(1, count + 1)]
     site = Site()
@@ -125,7 +112,6 @@ def run(count: int, rate: int | None) -> None:
     try:
         with netns_pair() as pair:
             install_rules(pair.gateway)
-            resolve_neighbour(pair)
             packets = syn_packets(sources, str(pair.gateway.v6), 25, [40000])
             with site.daemon(pair.gateway) as daemon:
                 cpu_at_ready, ready_kb = cpu_seconds(daemon.pid), int(daemon.status()["VmRSS"].split()[0])

@@ -119,6 +119,8 @@ def netns_pair() -> Iterator[Pair]:
             "netns", gateway.name)
         for ns in (sender, gateway):
             _configure(ns)
+        _pin_neighbours(sender, gateway)
+        _pin_neighbours(gateway, sender)
         _route_spoofed(gateway, sender)
         yield Pair(sender, gateway)
     finally:
@@ -131,6 +133,15 @@ def _configure(ns: Netns) -> None:
     ns.run("ip", "addr", "add", f"{ns.v4}/24", "dev", ns.dev)
     ns.run("ip", "addr", "add", f"{ns.v6}/64", "dev", ns.dev, "nodad")
     ns.run("ip", "link", "set", ns.dev, "up")
+
+
+def _pin_neighbours(ns: Netns, peer: Netns) -> None:
+    """Permanent ARP/NDP entries for the peer's addresses: neighbour discovery otherwise holds the first
+    packets of a burst for up to ~2 s under load and drops those beyond its small queue, which made event
+    timings (SIGTERM during a burst, latency benchmarks) depend on the machine's load."""
+    mac = json.loads(peer.run("ip", "-j", "link", "show", peer.dev).stdout)[0]["address"]
+    for address in (peer.v4, peer.v6):
+        ns.run("ip", "neigh", "replace", str(address), "lladdr", mac, "dev", ns.dev, "nud", "permanent")
 
 
 def _route_spoofed(gateway: Netns, sender: Netns) -> None:
