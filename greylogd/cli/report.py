@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -110,9 +109,7 @@ def _demo_sources(args: argparse.Namespace) -> tuple[Sources, Period]:
 
     out = args.out / "demo"
     size = {} if args.demo_connections is None else {"connections": args.demo_connections}
-    world = build_world(out, seed=args.seed, **size)
-    end = world.end.timestamp()  # the simulated greyd last wrote its database at the week's end, which
-    os.utime(world.greyd_db, (end, end))  # is when the report dates its snapshot (inputs: file mtime)
+    world = build_world(out, seed=args.seed, **size)  # files dated at the week's end
     print(f"demo world built in {out}")
     sources = Sources(kernel_logs=(world.kern_log,), greyd_logs=(world.greyd_log,), db=world.greyd_db,
                       ledger=world.ledger, log_tz="UTC")

@@ -171,7 +171,9 @@ def build_world(out_dir: str | Path, *, seed: int = 1, start: pd.Timestamp | str
     plan.t = plan.db_t = np.empty(0)  # when each attempt happened is written; the truth needs who sent what
     _write_truth(paths, plan, ctx.hosts, result, lines, epoch, days, params, seed)
     end = epoch + days * 86400
-    for name in ("kern", "greyd"):  # readers date RFC 3164 lines (no year) by the file's mtime
+    # readers date RFC 3164 lines (no year) and a SQLite snapshot by the file's mtime: the week's end, when
+    # the simulated gateway last wrote them
+    for name in ("kern", "greyd", "db"):
         os.utime(paths[name], (end, end))
     return World(paths["kern"], paths["greyd"], paths["db"], paths["ledger"] if ledger else None,
                  paths["json"], paths["tuples"], paths["senders"], begin.tz_convert("UTC"),

@@ -95,7 +95,8 @@ def test_world_paths_and_period(world: World) -> None:
     assert world.start == pd.Timestamp("2026-11-16T00:00Z") and world.end == pd.Timestamp("2026-11-18T00:00Z")
     assert world.period.start == world.start and world.period.end == world.end
     assert world.ledger is not None and world.ledger.exists()
-    assert world.kern_log.stat().st_mtime == world.end.timestamp()
+    for path in (world.kern_log, world.greyd_log, world.greyd_db):  # the week's end, when it last wrote them
+        assert path.stat().st_mtime == world.end.timestamp()
     assert world.connections == len(world.kern_log.read_text().splitlines())
     assert 1600 <= world.connections <= 2800  # 'about' the request: see population.py
 
