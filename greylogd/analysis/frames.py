@@ -5,9 +5,13 @@ analysis, report, demo) agree on names, dtypes, units and time zone. Conventions
 
 - timestamps are tz-aware UTC, microsecond resolution (``TS_DTYPE``): every source (journald, rsyslog
   RFC 3339, greyd's Unix seconds) is at most microsecond-precise; NaT where a time is unknown.
-- text is pandas' default ``str`` dtype (pyarrow-backed, NaN for missing); empty string means "present
-  but empty" (greyd stores '' for helo/from/to of IP rows), NaN means "not in the source".
-- counters and ports are nullable ``Int64`` (<NA> when the source has no such field, e.g. ICMP ports).
+- text is pandas' default ``str`` dtype (pyarrow-backed, NaN for missing), or ``category`` of str where
+  a column repeats few values over millions of rows (host, prefix, kind, addresses in greyd's log; the
+  report's tuples also make ip/helo/to/domains/outcome categorical): consumers must accept both. An
+  empty string means "present but empty" (greyd stores '' for helo/from/to of IP rows), NaN means "not
+  in the source".
+- counters are nullable ``Int64``, ports ``UInt16`` and IP versions ``UInt8`` (<NA> when the source has
+  no such field, e.g. ICMP ports).
 - IP addresses are strings in ``ipaddress`` compressed form (``2001:db8::25``), so frames from logs join
   with greyd's database on ``ip``/``src``.
 
