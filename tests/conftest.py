@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+from collections.abc import Iterator
 
 import pytest
 
@@ -26,3 +28,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture
 def _require_root() -> None:
     pytest.fail("root-marked test run without root under CI=true: CI must run as root")
+
+
+@pytest.fixture
+def sync_peer() -> Iterator[socket.socket]:
+    """A sync peer: a UDP socket on 127.0.0.1 with a 5 s timeout (its port goes into the sync settings)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(5)
+    yield sock
+    sock.close()

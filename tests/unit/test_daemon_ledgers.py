@@ -65,13 +65,20 @@ def run(ledgers: Ledgers, store: LazyStore, clock: FakeClock, at: float) -> None
     ledgers.poll(store)
 
 
-def test_prunes_after_the_first_poll_then_once_a_day(tmp_path, sim, caplog):
-    s, clock = settings(tmp_path, "; ledger_retention_days = 1"), FakeClock()
+def closed_old_tuple(root: Path, sim: GreydSim, caplog,
+                     retention: int) -> tuple[Ledgers, LazyStore, FakeClock]:
+    """OLD seen open by a first poll at 10 s (the first prune follows it), then aged out by greyd's scan."""
+    s, clock = settings(root, f"; ledger_retention_days = {retention}"), FakeClock()
     ledgers, store = Ledgers(s, clock), LazyStore(s)
     caplog.set_level(logging.INFO, logger="greylogd")
     sim.grey(*OLD, T0)
-    run(ledgers, store, clock, 10)                       # sees OLD; first prune: nothing old yet
+    run(ledgers, store, clock, 10)
     sim.scan(T0 + 14401)                                 # OLD (expire T0 + 14400) ages out
+    return ledgers, store, clock
+
+
+def test_prunes_after_the_first_poll_then_once_a_day(tmp_path, sim, caplog):
+    ledgers, store, clock = closed_old_tuple(tmp_path, sim, caplog, 1)
     run(ledgers, store, clock, 14420)                    # OLD closed as expired
     sim.grey(*NEW, T0 + DAY)
     run(ledgers, store, clock, DAY + 5)                  # OLD is beyond retention, but the last prune
@@ -99,12 +106,7 @@ def test_open_tuples_are_kept_whatever_their_age(tmp_path, sim):
 
 
 def test_retention_0_keeps_everything(tmp_path, sim, caplog):
-    s, clock = settings(tmp_path, "; ledger_retention_days = 0"), FakeClock()
-    ledgers, store = Ledgers(s, clock), LazyStore(s)
-    caplog.set_level(logging.INFO, logger="greylogd")
-    sim.grey(*OLD, T0)
-    run(ledgers, store, clock, 10)
-    sim.scan(T0 + 14401)
+    ledgers, store, clock = closed_old_tuple(tmp_path, sim, caplog, 0)
     for day in (1, 100, 1000):
         run(ledgers, store, clock, day * DAY)
     assert firsts(tmp_path) == [T0]
@@ -122,12 +124,7 @@ def test_default_retention_is_90_days_and_the_ledger_knows_greyds_white_expiry(t
 
 
 def test_no_prune_while_greyds_database_is_locked(tmp_path, sim, caplog):
-    s, clock = settings(tmp_path, "; ledger_retention_days = 1"), FakeClock()
-    ledgers, store = Ledgers(s, clock), LazyStore(s)
-    caplog.set_level(logging.INFO, logger="greylogd")
-    sim.grey(*OLD, T0)
-    run(ledgers, store, clock, 10)
-    sim.scan(T0 + 14401)
+    ledgers, store, clock = closed_old_tuple(tmp_path, sim, caplog, 1)
     run(ledgers, store, clock, 14420)
     locker = sqlite3.connect(sim.path, isolation_level=None)
     locker.execute("BEGIN EXCLUSIVE")                    # greyd's file locked: the poll fails

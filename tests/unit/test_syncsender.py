@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv6Address
 
 import pytest
@@ -18,15 +17,6 @@ from greylogd import sync
 from greylogd.config_settings import SyncSettings
 from greylogd.syncsender import SyncSender, SyncTargets
 from tests.unit.test_sync import DEL_TRAPPED, GREY, KEY, WHITE, _signed
-
-
-@pytest.fixture
-def receiver() -> Iterator[socket.socket]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(5)
-    yield sock
-    sock.close()
 
 
 def received(sock: socket.socket) -> list[bytes]:
@@ -47,16 +37,16 @@ def loopback(sock: socket.socket, key: bytes = KEY, counter: int = 0) -> SyncSen
     return SyncSender(SyncTargets(port, (("127.0.0.1", IPv4Address("127.0.0.1")),)), key, counter=counter)
 
 
-def test_send_puts_each_update_in_its_own_datagram_byte_exact(receiver, caplog):
+def test_send_puts_each_update_in_its_own_datagram_byte_exact(sync_peer, caplog):
     caplog.set_level(logging.DEBUG, logger="greylogd")
-    sender = loopback(receiver, counter=7)
+    sender = loopback(sync_peer, counter=7)
     updates = [sync.AddrUpdate(sync.TlvType.WHITE, IPv4Address("192.0.2.10"), 1700000000, 1703110400),
                sync.AddrUpdate(sync.TlvType.DEL_TRAPPED, IPv4Address("198.51.100.7"), 1700000001, 1700086401),
                sync.GreyUpdate(IPv4Address("203.0.113.5"), "mail.example.org", "alice@example.org",
                                "bob@example.net", 1700000002)]
     sender.send(updates)
     sender.close()
-    assert [d.hex() for d in received(receiver)] == [WHITE, DEL_TRAPPED, GREY]
+    assert [d.hex() for d in received(sync_peer)] == [WHITE, DEL_TRAPPED, GREY]
     assert (sender.counter, sender.sent, sender.errors) == (10, 3, 0)
     assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("sync ")] == [
         "sync white 192.0.2.10", "sync deletion of trapped 198.51.100.7",
@@ -65,24 +55,24 @@ def test_send_puts_each_update_in_its_own_datagram_byte_exact(receiver, caplog):
 
 @pytest.mark.parametrize(("kind", "type_hex"), [(sync.TlvType.TRAPPED, "0003"),
                                                 (sync.TlvType.DEL_WHITE, "0004")])
-def test_send_addresses_skips_and_returns_ipv6(receiver, kind, type_hex):
-    sender = loopback(receiver)
+def test_send_addresses_skips_and_returns_ipv6(sync_peer, kind, type_hex):
+    sender = loopback(sync_peer)
     skipped = sender.send_addresses(kind, [IPv6Address("2001:db8::1"), IPv4Address("192.0.2.10")],
                                     1700000000, 1700086400)
     sender.close()
     tlv = bytes.fromhex(type_hex + "0010" + "6553f100" + "65554280" + "c000020a" + "00000004")
     assert skipped == [IPv6Address("2001:db8::1")]
-    assert received(receiver) == [_signed(tlv, KEY)]
+    assert received(sync_peer) == [_signed(tlv, KEY)]
 
 
-def test_open_reads_the_key_file_and_resolves_targets(receiver, tmp_path):
+def test_open_reads_the_key_file_and_resolves_targets(sync_peer, tmp_path):
     keyfile = tmp_path / "greyd.key"
     keyfile.write_bytes(b"secret key material\n")
-    port = receiver.getsockname()[1]
+    port = sync_peer.getsockname()[1]
     sender = SyncSender.open(SyncSettings(enable=True, hosts=("127.0.0.1",), port=port, key=str(keyfile)))
     sender.send_white([IPv4Address("192.0.2.10")], 1700000000, 1703110400)
     sender.close()
-    (datagram,) = received(receiver)
+    (datagram,) = received(sync_peer)
     assert sync.decode(datagram, KEY) == [
         sync.AddrUpdate(sync.TlvType.WHITE, IPv4Address("192.0.2.10"), 1700000000, 1703110400)]
     assert datagram[4:8] == bytes(4)  # a new sender's counter starts at 0
