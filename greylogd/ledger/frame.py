@@ -8,10 +8,13 @@ Timestamps become tz-aware UTC; outcome_ts is NaT and outcome "pending" for tupl
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from greylogd.analysis.frames import INT, STR, TS_DTYPE, TUPLES, empty, typed
 from greylogd.ledger.model import Outcome
@@ -24,8 +27,10 @@ RETRIES: dict[str, str] = {
     "observed_at": TS_DTYPE,  # the poll that saw bcount grow, UTC
     "bcount": INT,            # greyd's bcount after the retry(s)
 }
-ROW_COLUMNS = ["ip", "helo", "from", "to", "first", "last_seen", "pass", "bcount", "outcome", "outcome_ts"]
-TIME_COLUMNS = ["first", "last_seen", "pass", "outcome_ts"]
+# the text columns read_tuples returns categorical (frames.TUPLES names and meanings, repeated text encoded)
+CATEGORICAL = ["ip", "helo", "from", "to", "sender_domain", "rcpt_domain", "outcome"]
+TUPLES_READ: dict[str, str] = {**TUPLES, **dict.fromkeys(CATEGORICAL, "category")}  # read_tuples' dtypes
+TS_COLUMNS = dict.fromkeys(["first", "last_seen", "pass", "outcome_ts"], TS_DTYPE)
 
 
 def unix_bound(when: int | datetime | pd.Timestamp) -> int:
@@ -40,11 +45,13 @@ def unix_bound(when: int | datetime | pd.Timestamp) -> int:
 
 
 def domain_of(addresses: pd.Series) -> pd.Series:
-    """Lower-cased domain after the last '@'; '' when there is none."""
-    return addresses.str.extract(r"@([^@]*)$", expand=False).fillna("").str.lower()
+    """Lower-cased domain after the last '@'; '' when there is none. `addresses` is str dtype (pyarrow:
+    the regex and lower-casing run in C, not per element)."""
+    after = addresses.str.replace(r"(?s)^.*@", "", regex=True)
+    return after.where(addresses.str.contains("@", regex=False), "").str.lower()
 
 
-def _times(raw: pd.DataFrame, columns: Sequence[str]) -> None:
+def _row_times(raw: pd.DataFrame, columns: Sequence[str]) -> None:
     for column in columns:
         raw[column] = pd.to_datetime(raw[column].astype("Int64"), unit="s", utc=True)
 
@@ -54,17 +61,45 @@ def retries_frame(rows: Sequence[Sequence[object]]) -> pd.DataFrame:
     if not rows:
         return empty(RETRIES)
     raw = pd.DataFrame(list(rows), columns=list(RETRIES))
-    _times(raw, ["first", "ts", "observed_at"])
+    _row_times(raw, ["first", "ts", "observed_at"])
     return typed(raw, RETRIES)
 
 
-def tuples_frame(rows: Sequence[Sequence[object]]) -> pd.DataFrame:
-    """The `tuples` frame from rows in ROW_COLUMNS order (outcome NULL = still open)."""
-    if not rows:
-        return empty(TUPLES)
-    raw = pd.DataFrame(list(rows), columns=ROW_COLUMNS)
-    _times(raw, TIME_COLUMNS)
-    raw["outcome"] = raw["outcome"].fillna(Outcome.PENDING.value)
-    text = raw[["from", "to"]].astype(TUPLES["from"])
-    raw["sender_domain"], raw["rcpt_domain"] = domain_of(text["from"]), domain_of(text["to"])
-    return typed(raw, TUPLES)
+def tuples_frame(table: pa.Table) -> pd.DataFrame:
+    """The `tuples` frame from a columns.TUPLE_SCHEMA table (outcome null = still open), built column by
+    column: text is categorical (a host's address and HELO, recipients, domains and the four outcomes
+    repeat over a week's tuples; categories sorted, as `astype("category")` gives), each domain derived
+    once per distinct address, times converted as whole arrays."""
+    if table.num_rows == 0:
+        return empty(TUPLES_READ)
+    text = {name: _categorical(table[name]) for name in ("ip", "helo", "from", "to")}
+    frame = pd.DataFrame({
+        **text, "sender_domain": _derived(text["from"], domain_of),
+        "rcpt_domain": _derived(text["to"], domain_of),
+        **{name: _times(table[name]) for name in ("first", "last_seen", "pass")},
+        "bcount": table["bcount"].to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get),
+        "outcome": _categorical(pc.fill_null(table["outcome"], Outcome.PENDING.value)),
+        "outcome_ts": _times(table["outcome_ts"])})
+    return frame.astype(TS_COLUMNS)
+
+
+def _categorical(column: pa.ChunkedArray) -> pd.Categorical:
+    """A text column (no nulls) as a categorical with sorted categories, encoded by pyarrow in C."""
+    encoded = pc.dictionary_encode(column).combine_chunks()  # chunks share one dictionary: indices copied
+    order = pc.array_sort_indices(encoded.dictionary).to_numpy()
+    rank = np.empty(len(order), np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    categories = pd.Index(encoded.dictionary.take(order).to_pandas(), dtype=STR)
+    return pd.Categorical.from_codes(rank[encoded.indices.to_numpy()], categories=categories)
+
+
+def _derived(text: pd.Categorical, derive: Callable[[pd.Series], pd.Series]) -> pd.Categorical:
+    """`derive` applied once per category (e.g. the domain of each distinct address), spread to the rows."""
+    values = derive(pd.Series(text.categories, dtype=STR)).astype("category")
+    return pd.Categorical.from_codes(values.cat.codes.to_numpy()[text.codes], dtype=values.dtype)
+
+
+def _times(seconds: pa.ChunkedArray) -> pd.Series:
+    """Unix seconds -> tz-aware UTC timestamps (µs), null -> NaT."""
+    micros = pc.multiply_checked(seconds, 1_000_000)
+    return micros.cast(pa.timestamp("us", tz="UTC")).to_pandas()

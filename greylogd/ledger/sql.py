@@ -21,6 +21,9 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+
+from greylogd.ledger.columns import from_rows
 from greylogd.ledger.diff import Diff
 from greylogd.ledger.model import Closed, Retry, TupleState
 
@@ -134,11 +137,12 @@ class LedgerDB:
             cur.execute(self.sql.prune, (cutoff,))
             return int(cur.rowcount)
 
-    def tuples(self, start: int, end: int) -> list[tuple[Any, ...]]:
-        """Rows (ip, helo, from, to, first, last_seen, pass, bcount, outcome, outcome_ts), first in
-        [start, end), read in one transaction with the last poll time they depend on."""
+    def tuples(self, start: int, end: int) -> pa.Table:
+        """columns.TUPLE_SCHEMA table of the tuples with first in [start, end), ordered by (first, id),
+        read in one transaction with the last poll time open tuples' last_seen is. Row-wise here (PostgreSQL:
+        psycopg builds rows in C); SQLite reads column-wise."""
         with self.read() as cur:
-            return cur.execute(self.sql.tuples, (self.position(cur)[0], start, end)).fetchall()
+            return from_rows(cur.execute(self.sql.tuples, (self.position(cur)[0], start, end)).fetchall())
 
     def retries(self, start: int, end: int) -> list[tuple[Any, ...]]:
         """Rows (ip, helo, from, to, first, ts, observed_at, bcount) of retries with ts in [start, end)."""

@@ -105,7 +105,7 @@ def expected_tuples(scans_dated: bool = False) -> pd.DataFrame:
 
 
 def test_a_week_of_greyd_lifecycle_gives_exact_outcomes(world: tuple[GreydSim, SqliteStore, Ledger]) -> None:
-    from greylogd.analysis.frames import TUPLES
+    from greylogd.ledger.frame import TUPLES_READ
 
     sim, store, ledger = world
     polls = run_week(sim, store, ledger)
@@ -120,18 +120,18 @@ def test_a_week_of_greyd_lifecycle_gives_exact_outcomes(world: tuple[GreydSim, S
         PollResult(expired=1, pending=1, observed_at=at(14530)),
     ]
     got = ledger.read_tuples(pd.Timestamp(T0, unit="s", tz="UTC"), T0 + WEEK)
-    pd.testing.assert_frame_equal(got, expected_tuples().astype(TUPLES))
+    pd.testing.assert_frame_equal(got, expected_tuples().astype(TUPLES_READ))
 
 
 def test_greyds_white_expiry_dates_promotions_at_the_scan(tmp_path: Path) -> None:
-    from greylogd.analysis.frames import TUPLES
+    from greylogd.ledger.frame import TUPLES_READ
 
     sim = GreydSim(tmp_path / "greyd")
     store = SqliteStore(str(tmp_path / "greyd"), "greyd.sqlite")
     with Ledger(tmp_path / "ledger.sqlite", white_expiry=sim.params.white_expiry) as ledger:
         run_week(sim, store, ledger)
         got = ledger.read_tuples(T0, T0 + WEEK)
-    pd.testing.assert_frame_equal(got, expected_tuples(scans_dated=True).astype(TUPLES))
+    pd.testing.assert_frame_equal(got, expected_tuples(scans_dated=True).astype(TUPLES_READ))
     store.close()
     sim.close()
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from greylogd.analysis.frames import TUPLES
 from greylogd.errors import StoreError
 from greylogd.greydb.sqlite import SqliteStore
 from greylogd.ledger import Ledger, PollResult
+from greylogd.ledger.frame import TUPLES_READ
 from tests.greyd_sim import GreydSim
 from tests.integration.servers import PostgresServer, postgres_server  # noqa: F401  (session fixture)
 from tests.integration.test_ledger_lifecycle import T0, WEEK, A, at, expected_tuples, run_week
@@ -51,7 +51,7 @@ def test_a_week_in_postgresql_gives_the_same_frames_and_leaves_greyds_tables_alo
     assert [(p.new, p.retried, p.promoted, p.expired, p.trapped) for p in polls] == [
         (5, 0, 0, 0, 0), (1, 0, 0, 0, 0), (0, 4, 0, 0, 0), (1, 0, 3, 0, 0), (0, 1, 1, 0, 0), (1, 0, 0, 0, 0),
         (0, 0, 0, 1, 1), (0, 0, 0, 1, 0)]
-    pd.testing.assert_frame_equal(got, expected_tuples().astype(TUPLES))
+    pd.testing.assert_frame_equal(got, expected_tuples().astype(TUPLES_READ))
     assert list(retries["ts"]) == [pd.Timestamp(at(s), unit="s", tz="UTC")
                                    for s in (1600, 1605, 1610, 1620, 3146)]
     with postgres_server.connect() as conn:

@@ -7,8 +7,9 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import pytest
 
-from greylogd.analysis.frames import TUPLES, empty
-from greylogd.ledger.frame import RETRIES, domain_of, retries_frame, tuples_frame, unix_bound
+from greylogd.analysis.frames import empty
+from greylogd.ledger.columns import from_rows
+from greylogd.ledger.frame import RETRIES, TUPLES_READ, domain_of, retries_frame, tuples_frame, unix_bound
 
 T0 = 1_700_000_000
 
@@ -32,12 +33,13 @@ def test_tuples_frame_has_the_spec_columns_dtypes_and_pending_for_open_rows() ->
         "rcpt_domain": ["b.example", "b.example"], "first": [utc(T0), utc(T0 + 5)],
         "last_seen": [utc(T0 + 1630), utc(T0 + 40)], "pass": [utc(T0 + 1600), utc(T0 + 14405)],
         "bcount": [2, 1], "outcome": ["promoted", "pending"], "outcome_ts": [utc(T0 + 1650), pd.NaT],
-    }).astype(TUPLES)
-    pd.testing.assert_frame_equal(tuples_frame(rows), expected)
+    }).astype(TUPLES_READ)
+    pd.testing.assert_frame_equal(tuples_frame(from_rows(rows)), expected)
 
 
 def test_no_rows_give_the_typed_empty_frames() -> None:
-    pd.testing.assert_frame_equal(tuples_frame([]), empty(TUPLES))
+    pd.testing.assert_frame_equal(tuples_frame(from_rows([])),
+                                  empty(TUPLES_READ))
     pd.testing.assert_frame_equal(retries_frame([]), empty(RETRIES))
 
 
