@@ -39,9 +39,6 @@ from greylogd.ledger import Ledger
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 LEDGER_SLICE = pd.Timedelta(hours=6)
-# tuples columns whose values repeat (a host's address and HELO on each of its tuples, local recipients,
-# four outcomes): categorical
-COMPACT_TUPLES = ["ip", "helo", "to", "sender_domain", "rcpt_domain", "outcome"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,17 +90,16 @@ def _changed(path: Path) -> pd.Timestamp:
 
 
 def _ledger_tuples(path: Path, period: Period) -> pd.DataFrame:
-    """The ledger's tuples first seen in the period and the one before, read LEDGER_SLICE at a time and
-    made compact (COMPACT_TUPLES categorical) slice by slice: the ledger hands rows over as Python
-    objects, several times the frame's size, so reading a busy week at once would need gigabytes.
-    Each slice is its own read transaction; a tuple belongs to exactly one slice (by first)."""
+    """The ledger's tuples first seen in the period and the one before, read LEDGER_SLICE at a time: the
+    ledger's frame is compact (text categorical), but the raw columns it is built from are several times
+    its size, so reading two busy weeks at once would need gigabytes. Each slice is its own read
+    transaction; a tuple belongs to exactly one slice (by first)."""
     if not path.exists():
         raise InputError(f"{path}: ledger not found")
     start, end = period.previous().start, period.end
     edges = [*pd.date_range(start, end, freq=LEDGER_SLICE, inclusive="left"), end]
     with Ledger(path) as ledger:
-        parts = [ledger.read_tuples(a, b).astype(dict.fromkeys(COMPACT_TUPLES, "category"))
-                 for a, b in pairwise(edges)]
+        parts = [ledger.read_tuples(a, b) for a, b in pairwise(edges)]
     return frames.concat(parts)
 
 
@@ -121,8 +117,8 @@ def load_inputs(sources: Sources, period: Period, event_columns: Sequence[str] |
 
     event_columns: the greyd_events columns to read (None: all, for notebooks); the report passes
     weekly.EVENT_COLUMNS, which spares most of a greyd log's memory (its message texts).
-    The ledger is read in a thread while the logs are parsed: its rows are built under the GIL, the log
-    readers' work (RE2, the C scanner) runs without it, so the two overlap on a second core.
+    The ledger is read in a thread while the logs are parsed: SQLite and pyarrow do most of its work
+    without the GIL, as do the log readers (RE2, the C scanner), so the two overlap on a second core.
     """
     bad: list[pd.DataFrame] = []
     entries = taken = tuples = None
