@@ -28,9 +28,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from greylogd.analysis import frames
-from greylogd.analysis.headers import SourceOptions, arrow_strings, to_int
+from greylogd.analysis.headers import SourceOptions, arrow_strings, split_headers, split_stamps, to_int
 from greylogd.analysis.kernlog import normalise_addresses
-from greylogd.analysis.sources import CHUNK_BYTES, Envelopes, bad_lines, lines_envelopes, map_envelopes
+from greylogd.analysis.sources import (
+    CHUNK_BYTES,
+    Envelopes,
+    RawChunk,
+    bad_lines,
+    chunk_envelopes,
+    lines_chunk,
+    map_chunks,
+    subset,
+)
 
 KEEP = "(?i)grey|spam"  # every line of PROGRAMS (and every journald record of them) matches
 PROGRAMS = ("greyd", "greylogd", "spamd", "spamlogd", "greydb", "greyd-setup")
@@ -83,6 +92,7 @@ MALFORMED = (r": connected \(|: disconnected after |^\((?:GREY|BLACK)\) |^new (?
 _CAPTURED = ("ip", "from", "to", "helo", "duration_s", "lists", "clients", "black_clients")
 _KIND = {kind: code for code, kind in enumerate(frames.GREYD_KINDS)}
 _MALFORMED, _BAD_ADDRESS = len(_KIND), len(_KIND) + 1
+_SPLIT = ("rfc3164", "rfc3339")  # the split_headers formats whose lines have a program
 _INTS = {"duration_s": 2**62, "clients": 2**31, "black_clients": 2**31}
 
 
@@ -109,16 +119,15 @@ def read_greydlog(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str
     missing input.
     """
     options = replace(options or SourceOptions(), **({"tz": tz} if tz is not None else {}))
-    parse = partial(parse_chunk, columns=_columns(columns))
-    return _combine(list(map_envelopes(parse, paths, options, chunk_bytes, progress, keep=KEEP)),
-                    _columns(columns))
+    parse = partial(parse_raw, options=options, columns=_columns(columns))
+    return _combine(list(map_chunks(parse, paths, chunk_bytes, progress)), _columns(columns))
 
 
 def parse_greydlog(lines: Iterable[str], *, source: str = "<lines>", options: SourceOptions | None = None,
                    columns: Iterable[str] | None = None) -> GreydlogResult:
     """``read_greydlog`` for lines in memory (format sniffed from the first line)."""
-    chunk = lines_envelopes(lines, source, options, keep=KEEP)
-    return _combine([parse_chunk(chunk, _columns(columns))], _columns(columns))
+    chunk = lines_chunk(lines, source)
+    return _combine([parse_raw(chunk, options or SourceOptions(), _columns(columns))], _columns(columns))
 
 
 def _columns(columns: Iterable[str] | None) -> tuple[str, ...]:
@@ -132,6 +141,72 @@ class _Parsed:
     bad: pd.DataFrame
     lines: int
     skipped: int
+
+
+def parse_raw(raw: RawChunk, options: SourceOptions,
+              columns: tuple[str, ...] = tuple(frames.GREYD_EVENTS_COLUMNS)) -> _Parsed:
+    """``parse_chunk`` of a raw chunk, same result: the headers of RFC 3164/3339 lines are split in C
+    (``headers.split_headers``, stamps by ``split_stamps``) and only the lines of PROGRAMS kept; the
+    lines it cannot vouch for, or whose stamp the time rules reject, are split by ``envelopes`` (as
+    kernlog does), which also says why a line is bad."""
+    if raw.fmt not in _SPLIT or raw.lines.null_count:
+        return parse_chunk(chunk_envelopes(raw, options, KEEP), columns)
+    frame, split = _split_frame(raw, options, "host" in columns)
+    if not split.all():
+        rest = chunk_envelopes(subset(raw, ~split), options, KEEP).frame
+        rest["pid"] = to_int(rest["pid"], 2**31)
+        frame = pd.concat([frame, rest[list(frame.columns)]], ignore_index=True)
+        frame = frame.take(np.argsort(frame["line"].to_numpy(), kind="stable")).reset_index(drop=True)
+    return parse_chunk(Envelopes(raw.source, raw.fmt, frame, len(raw.lines)), columns)
+
+
+def _split_frame(raw: RawChunk, options: SourceOptions, host: bool) -> tuple[pd.DataFrame, np.ndarray]:
+    """ENVELOPE frame (pid Int64; host only if asked) of the lines of PROGRAMS that split_headers
+    splits and whose stamp is valid, and which lines of ``raw`` it split (other programs' included)."""
+    spans = split_headers(raw.lines, raw.fmt)
+    rows = np.flatnonzero(spans.parsed)
+    ts = split_stamps(spans.stamp[rows], raw.fmt, raw.mtime, options)
+    program = _slices(raw.lines, rows, spans.program[rows])
+    dated = ts.notna().to_numpy()
+    ours = pc.is_in(pc.utf8_lower(program), pa.array(PROGRAMS)).fill_null(False)
+    split = np.zeros(len(raw.lines), bool)
+    split[rows[dated]] = True
+    keep = dated & ours.to_numpy(zero_copy_only=False)
+    rows = rows[keep]
+    text = pd.Series(raw.lines.take(rows), dtype="str")
+    frame = pd.DataFrame({"line": raw.line_numbers()[rows], "raw": text,
+                          "ts": ts[keep].reset_index(drop=True), "pid": _pids(spans.pid[rows]),
+                          "program": pd.Series(program.filter(keep), dtype="str"),
+                          "message": _messages(raw.lines, rows, spans.message[rows])})
+    if host:
+        frame["host"] = pd.Series(_slices(raw.lines, rows, spans.host[rows]), dtype="str")
+    return frame, split
+
+
+def _slices(lines: pa.Array, rows: np.ndarray, spans: np.ndarray) -> pa.Array:
+    """The text of each (start, end) byte span of ``lines``' data buffer (split_headers' spans of
+    ``rows``, in line order), null where start is -1. One copy in C++: the spans and the gaps between
+    them are the strings of one array over the same buffer, of which every other one is taken."""
+    absent = spans[:, 0] < 0
+    starts = np.frombuffer(lines.buffers()[1], np.int64)[lines.offset:][rows]
+    bounds = np.where(absent[:, None], starts[:, None], spans).ravel()
+    bounds = np.append(bounds, bounds[-1] if len(bounds) else 0)
+    data = lines.buffers()[2] or pa.py_buffer(b"")
+    pieces = pa.LargeStringArray.from_buffers(len(bounds) - 1, pa.py_buffer(bounds), data)
+    return pieces.take(pa.array(np.arange(0, len(bounds) - 1, 2), mask=absent))
+
+
+def _messages(lines: pa.Array, rows: np.ndarray, starts: np.ndarray) -> pd.Series:
+    """The message of each of ``rows`` (str): from its start to the end of the line, before its newline."""
+    ends = np.frombuffer(lines.buffers()[1], np.int64)[lines.offset + 1:][rows]
+    data = np.frombuffer(lines.buffers()[2] or b"", np.uint8)
+    ends = ends - (data[np.maximum(ends - 1, 0)] == ord("\n")) if len(data) else ends
+    return pd.Series(_slices(lines, rows, np.column_stack([starts, np.maximum(ends, starts)])), dtype="str")
+
+
+def _pids(pid: np.ndarray) -> pd.Series:
+    """split_headers' pids as Int64, <NA> where absent or above 2**31 (as ``to_int`` reads them)."""
+    return pd.Series(pd.array(pid, dtype="Int64")).mask((pid < 0) | (pid > 2**31))
 
 
 def parse_chunk(chunk: Envelopes, columns: tuple[str, ...] = tuple(frames.GREYD_EVENTS_COLUMNS)) -> _Parsed:
@@ -237,7 +312,7 @@ def _events(frame: pd.DataFrame, rows: np.ndarray, codes: np.ndarray, ip: pd.Ser
         if name in ("ts", "host", "program", "message"):
             made[name] = envelope(name)
         elif name == "pid":
-            made[name] = to_int(envelope(name), 2**31)
+            made[name] = envelope(name) if frame[name].dtype == "Int64" else to_int(envelope(name), 2**31)
         elif name in _INTS:
             made[name] = to_int(pd.Series(captured[name], dtype="str"), _INTS[name])
         elif name == "lists":  # "" for a connection without lists, NaN for other kinds

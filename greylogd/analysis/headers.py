@@ -73,6 +73,7 @@ class HeaderSpans:
     message: np.ndarray
 
 
+_MONTHS = ["", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 SPLIT_FORMATS = {"rfc3164": lib.LS_RFC3164, "rfc3339": lib.LS_RFC3339, "dmesg": lib.LS_DMESG,
                  "kmsg": lib.LS_KMSG}
 
@@ -93,6 +94,22 @@ def split_headers(lines: pa.Array, fmt: str) -> HeaderSpans:
                    ffi.from_buffer("int64_t[]", spans), ffi.from_buffer("int64_t[]", pid))
     parsed = status == lib.LS_GOOD
     return HeaderSpans(parsed, stamp, spans[:, 0:2], spans[:, 2:4], pid, spans[:, 4])
+
+
+def split_stamps(stamp: np.ndarray, fmt: str, mtime: datetime, options: SourceOptions) -> pd.Series:
+    """Event times (TS_DTYPE, UTC) of stamps as ``split_headers`` (or logscan.scan) gives them for
+    ``fmt``, with the time rules of STAMP_PARSERS; NaT where those rules give none (e.g. Feb 30): the
+    caller gives such lines to ``envelopes``, which says why."""
+    if fmt == "rfc3339":
+        return pd.Series(stamp.view("datetime64[us]")).dt.tz_localize("UTC")
+    if fmt != "rfc3164":
+        return uptime_us(pd.Series(stamp), options)
+    codes, uniques = pd.factorize(stamp)
+    month, rest = np.divmod(uniques, 10**8)
+    text = [f"{_MONTHS[m]} {r // 10**6:02d} {r // 10**4 % 100:02d}:{r // 100 % 100:02d}:{r % 100:02d}"
+            for m, r in zip(month.tolist(), rest.tolist(), strict=True)]
+    unique_ts = STAMP_PARSERS["rfc3164"](pd.Series(text, dtype="str"), mtime, options)
+    return pd.Series(unique_ts.array.take(codes), dtype=TS_DTYPE)
 
 
 def sniff(lines: pa.Array) -> str | None:

@@ -14,7 +14,6 @@ import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -22,8 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from greylogd.analysis import frames, logscan
-from greylogd.analysis.frames import TS_DTYPE
-from greylogd.analysis.headers import STAMP_PARSERS, SourceOptions, arrow_strings, to_int, uptime_us
+from greylogd.analysis.headers import SourceOptions, arrow_strings, split_stamps, to_int
 from greylogd.analysis.sources import Envelopes, RawChunk, bad_lines, chunk_envelopes, subset
 
 # Three short patterns rather than one spanning the line: RE2's submatch engine runs over the span of
@@ -43,7 +41,6 @@ INVALID_ADDRESS, INVALID_PORT = "invalid address", "invalid port"  # bad_lines r
 # a chunk that leaves fewer lines than this to the Python path can have them parsed later, together with
 # other chunks' (kernlog batches them): the Python path costs about 30 ms a call whatever its size
 DEFER_LINES = 8192
-_MONTHS = ["", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
 @dataclass
@@ -70,7 +67,7 @@ def parse_raw(raw: RawChunk, options: SourceOptions, categories: Mapping[str, st
     if raw.fmt not in logscan.FORMATS or raw.lines.null_count:
         return replace(parse_chunk(chunk_envelopes(raw, options, LOG_MARK), categories), input=raw.input)
     found = logscan.scan(raw.lines, raw.fmt)
-    ts = stamps(found, raw.fmt, raw.mtime, options)
+    ts = split_stamps(found.stamp, raw.fmt, raw.mtime, options)
     late = ts.isna().to_numpy()  # the stamp rules rejected it (e.g. Feb 30): the Python path says why
     found.status[found.line[late]] = logscan.FALLBACK
     host = None if raw.fmt in ("rfc3164", "rfc3339") else options.host or socket.gethostname()
@@ -85,21 +82,6 @@ def parse_raw(raw: RawChunk, options: SourceOptions, categories: Mapping[str, st
         return part
     rest = parse_chunk(chunk_envelopes(part.left, options, LOG_MARK), categories)
     return merge(replace(part, left=None), rest)
-
-
-def stamps(found: logscan.Scan, fmt: str, mtime: datetime, options: SourceOptions) -> pd.Series:
-    """Event times (TS_DTYPE, UTC) of the scanner's rows read as ``fmt``, with the time rules of
-    ``headers.STAMP_PARSERS``; NaT where those rules give none (e.g. Feb 30), for the Python path."""
-    if fmt == "rfc3339":
-        return pd.Series(found.stamp.view("datetime64[us]")).dt.tz_localize("UTC")
-    if fmt != "rfc3164":
-        return uptime_us(pd.Series(found.stamp), options)
-    codes, uniques = pd.factorize(found.stamp)
-    month, rest = np.divmod(uniques, 10**8)
-    text = [f"{_MONTHS[m]} {r // 10**6:02d} {r // 10**4 % 100:02d}:{r // 100 % 100:02d}:{r % 100:02d}"
-            for m, r in zip(month.tolist(), rest.tolist(), strict=True)]
-    unique_ts = STAMP_PARSERS["rfc3164"](pd.Series(text, dtype="str"), mtime, options)
-    return pd.Series(unique_ts.array.take(codes), dtype=TS_DTYPE)
 
 
 def _scanned_bad(raw: RawChunk, found: logscan.Scan, bad: np.ndarray) -> pd.DataFrame:
