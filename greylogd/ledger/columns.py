@@ -6,11 +6,13 @@ is one aggregate row whose integer columns are comma-joined decimal text and who
 concatenated UTF-8 bytes plus their byte lengths (so no separator can collide with hostile text: a
 HELO may hold commas, newlines or NULs). pyarrow splits, parses and slices those in C. All aggregates
 of one query step through the same rows in the same order, so the columns line up row for row; that
-order is unspecified, so each window is put in (first, id) order afterwards.
+order is unspecified, so the table carries `id` and frame.tuples_frame orders the rows by (first, id)
+once their text is encoded (moving int32 codes, not strings).
 
 TUPLE_SCHEMA is the contract between the backends and frame.tuples_frame: times are Unix s (UTC),
-outcome and outcome_ts are null while a tuple is open. PostgreSQL keeps its row-wise fetch (psycopg
-builds rows in C at about the same cost as this) and converts with `from_rows`.
+outcome and outcome_ts are null while a tuple is open, id is the ledger's row id (orders ties of
+`first`). PostgreSQL keeps its row-wise fetch and converts the rows with `from_rows` (its client
+side: ~20% less CPU than the former frame building, measured on 207k tuples).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import pyarrow.compute as pc
 TEXT = ("ip", "helo", "from", "to")
 TUPLE_SCHEMA = pa.schema([*((name, pa.string()) for name in TEXT),
                           *((name, pa.int64()) for name in ("first", "last_seen", "pass", "bcount")),
-                          ("outcome", pa.string()), ("outcome_ts", pa.int64())])
+                          ("outcome", pa.string()), ("outcome_ts", pa.int64()), ("id", pa.int64())])
 WINDOW_S = 3600  # one aggregate row per hour of `first`: bounds the size of each concatenated value
 _SQL_TEXT = ("ip", "helo", "mail_from", "rcpt_to")
 _SQL_INT = {"first": "first", "last_seen": "CASE WHEN outcome IS NULL THEN ? ELSE last_seen END",
@@ -40,7 +42,7 @@ SPAN_SQL = "SELECT min(first), max(first) FROM tuples WHERE first >= ? AND first
 
 
 def read_sqlite(cur: Any, last_poll: int | None, start: int, end: int) -> pa.Table:
-    """TUPLE_SCHEMA table of the tuples with first in [start, end), ordered by (first, id), read with
+    """TUPLE_SCHEMA table of the tuples with first in [start, end), in no particular order, read with
     `cur` (a sqlite3 cursor inside the caller's read transaction). Open tuples' last_seen is last_poll."""
     low, high = cur.execute(SPAN_SQL, (start, end)).fetchone()
     if low is None:
@@ -58,15 +60,12 @@ def from_rows(rows: Sequence[Sequence[object]]) -> pa.Table:
 
 
 def _window(row: tuple[Any, ...]) -> pa.Table | None:
-    """One aggregate row (WINDOW_SQL) -> its TUPLE_SCHEMA table in (first, id) order (windows are
-    disjoint and read in order, so their concatenation is too); None for an hour without tuples."""
+    """One aggregate row (WINDOW_SQL) -> its TUPLE_SCHEMA table; None for an hour without tuples."""
     if row[-1] is None:
         return None
     text = {name: _strings(row[2 * i], row[2 * i + 1]) for i, name in enumerate(TEXT)}
     numbers = {name: _integers(row[2 * len(TEXT) + i]) for i, name in enumerate(_SQL_INT)}
-    table = pa.table({**text, **numbers, "outcome": _nullable(_split(row[-1]))})
-    order = np.lexsort((table["id"].to_numpy(), table["first"].to_numpy()))
-    return table.select(TUPLE_SCHEMA.names).take(order)
+    return pa.table({**text, **numbers, "outcome": _nullable(_split(row[-1]))}).select(TUPLE_SCHEMA.names)
 
 
 def _strings(data: bytes, lengths: str) -> pa.Array:

@@ -66,10 +66,11 @@ def retries_frame(rows: Sequence[Sequence[object]]) -> pd.DataFrame:
 
 
 def tuples_frame(table: pa.Table) -> pd.DataFrame:
-    """The `tuples` frame from a columns.TUPLE_SCHEMA table (outcome null = still open), built column by
-    column: text is categorical (a host's address and HELO, recipients, domains and the four outcomes
-    repeat over a week's tuples; categories sorted, as `astype("category")` gives), each domain derived
-    once per distinct address, times converted as whole arrays."""
+    """The `tuples` frame, ordered by (first, id), from a columns.TUPLE_SCHEMA table in any order (outcome
+    null = still open), built column by column: text is categorical (a host's address and HELO,
+    recipients, domains and the four outcomes repeat over a week's tuples; categories sorted, as
+    `astype("category")` gives), each domain derived once per distinct address, times converted as whole
+    arrays; the rows are ordered last, when text is int32 codes."""
     if table.num_rows == 0:
         return empty(TUPLES_READ)
     text = {name: _categorical(table[name]) for name in ("ip", "helo", "from", "to")}
@@ -80,7 +81,8 @@ def tuples_frame(table: pa.Table) -> pd.DataFrame:
         "bcount": table["bcount"].to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get),
         "outcome": _categorical(pc.fill_null(table["outcome"], Outcome.PENDING.value)),
         "outcome_ts": _times(table["outcome_ts"])})
-    return frame.astype(TS_COLUMNS)
+    order = np.lexsort((table["id"].to_numpy(), table["first"].to_numpy()))
+    return frame.astype(TS_COLUMNS).take(order).reset_index(drop=True)
 
 
 def _categorical(column: pa.ChunkedArray) -> pd.Categorical:

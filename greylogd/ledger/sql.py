@@ -87,7 +87,7 @@ def statements(q: str, p: str, id_decl: str, int_type: str) -> Statements:
                f"FROM {p}tuples WHERE {key}"),
         prune=f"DELETE FROM {p}tuples WHERE first < {q} AND outcome IS NOT NULL",
         tuples=(f"SELECT ip, helo, mail_from, rcpt_to, first, CASE WHEN outcome IS NULL THEN "
-                f"CAST({q} AS {int_type}) ELSE last_seen END, pass, bcount, outcome, outcome_ts "
+                f"CAST({q} AS {int_type}) ELSE last_seen END, pass, bcount, outcome, outcome_ts, id "
                 f"FROM {p}tuples WHERE first >= {q} AND first < {q} ORDER BY first, id"),
         retries=(f"SELECT t.ip, t.helo, t.mail_from, t.rcpt_to, t.first, r.ts, r.observed_at, r.bcount "
                  f"FROM {p}retries r JOIN {p}tuples t ON t.id = r.tuple_id WHERE r.ts >= {q} AND r.ts < {q} "
@@ -138,9 +138,9 @@ class LedgerDB:
             return int(cur.rowcount)
 
     def tuples(self, start: int, end: int) -> pa.Table:
-        """columns.TUPLE_SCHEMA table of the tuples with first in [start, end), ordered by (first, id),
-        read in one transaction with the last poll time open tuples' last_seen is. Row-wise here (PostgreSQL:
-        psycopg builds rows in C); SQLite reads column-wise."""
+        """columns.TUPLE_SCHEMA table of the tuples with first in [start, end), in any order (the frame
+        orders them by first, id), read in one transaction with the last poll time that open tuples'
+        last_seen is. Row-wise here (PostgreSQL: psycopg builds rows in C); SQLite reads column-wise."""
         with self.read() as cur:
             return from_rows(cur.execute(self.sql.tuples, (self.position(cur)[0], start, end)).fetchall())
 

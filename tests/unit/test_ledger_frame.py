@@ -25,8 +25,8 @@ def test_domains_are_lower_cased_after_the_last_at_and_empty_without_one() -> No
 
 def test_tuples_frame_has_the_spec_columns_dtypes_and_pending_for_open_rows() -> None:
     rows = [("192.0.2.1", "MX.Example", "a@A.example", "b@B.example", T0, T0 + 1630, T0 + 1600, 2,
-             "promoted", T0 + 1650),
-            ("2001:db8::5", "h", "", "postmaster@b.example", T0 + 5, T0 + 40, T0 + 14405, 1, None, None)]
+             "promoted", T0 + 1650, 2),
+            ("2001:db8::5", "h", "", "postmaster@b.example", T0 + 5, T0 + 40, T0 + 14405, 1, None, None, 1)]
     expected = pd.DataFrame({
         "ip": ["192.0.2.1", "2001:db8::5"], "helo": ["MX.Example", "h"], "from": ["a@A.example", ""],
         "to": ["b@B.example", "postmaster@b.example"], "sender_domain": ["a.example", ""],
