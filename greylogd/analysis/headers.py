@@ -105,11 +105,19 @@ def split_stamps(stamp: np.ndarray, fmt: str, mtime: datetime, options: SourceOp
     if fmt != "rfc3164":
         return uptime_us(pd.Series(stamp), options)
     codes, uniques = pd.factorize(stamp)
-    month, rest = np.divmod(uniques, 10**8)
-    text = [f"{_MONTHS[m]} {r // 10**6:02d} {r // 10**4 % 100:02d}:{r // 100 % 100:02d}:{r % 100:02d}"
-            for m, r in zip(month.tolist(), rest.tolist(), strict=True)]
-    unique_ts = STAMP_PARSERS["rfc3164"](pd.Series(text, dtype="str"), mtime, options)
+    unique_ts = STAMP_PARSERS["rfc3164"](_rfc3164_text(uniques), mtime, options)
     return pd.Series(unique_ts.array.take(codes), dtype=TS_DTYPE)
+
+
+def _rfc3164_text(stamp: np.ndarray) -> pd.Series:
+    """MMDDhhmmss numbers as the RFC 3164 stamps they were (``Nov 23 08:05:58``, day zero-padded),
+    built column-wise: a Python loop per distinct stamp cost as much as parsing them."""
+    month, rest = np.divmod(stamp, 10**8)
+    two = [pc.utf8_lpad(pc.cast(pa.array(part), pa.string()), 2, "0")
+           for part in (rest // 10**6, rest // 10**4 % 100, rest // 100 % 100, rest % 100)]
+    day = pc.binary_join_element_wise(pa.array(_MONTHS).take(pa.array(month)), two[0], " ")
+    return pd.Series(pc.binary_join_element_wise(day, pc.binary_join_element_wise(*two[1:], ":"), " "),
+                     dtype="str")
 
 
 def sniff(lines: pa.Array) -> str | None:
