@@ -19,6 +19,7 @@ from greylogd.ledger.frame import TUPLES_READ
 from tests.greyd_sim import GreydSim
 from tests.integration.servers import PostgresServer, postgres_server  # noqa: F401  (session fixture)
 from tests.integration.test_ledger_lifecycle import T0, WEEK, A, at, expected_tuples, run_week
+from tests.unit import test_ledger_columns as awkward
 
 pytestmark = pytest.mark.server
 APP = "greylogd-ledger-test"
@@ -60,6 +61,17 @@ def test_a_week_in_postgresql_gives_the_same_frames_and_leaves_greyds_tables_alo
         assert conn.execute("SELECT count(*) FROM entries").fetchone() == (0,)
     assert tables == [("greylogd", "meta"), ("greylogd", "retries"), ("greylogd", "tuples"),
                       ("public", "domains"), ("public", "entries"), ("public", "spamtraps")]
+
+
+def test_awkward_tuples_read_back_as_a_row_by_row_reading_gives_them(
+        dsn: str, postgres_server: PostgresServer) -> None:  # noqa: F811
+    rows = awkward.awkward_rows(400, seed=5, helos=[h for h in awkward.HELOS if "\x00" not in h])
+    with Ledger(dsn) as ledger:
+        ledger.observe([], awkward.LAST_POLL)  # creates the schema; last_poll is the open tuples' last_seen
+        with postgres_server.connect() as conn, conn.cursor() as cur:
+            cur.executemany(awkward.insert_sql("greylogd.tuples", "%s"), rows)
+        for start, end in awkward.RANGES:
+            assert awkward.as_rows(ledger.read_tuples(start, end)) == awkward.expected(rows, start, end)
 
 
 def test_a_lost_connection_fails_one_poll_and_the_next_reconnects(
