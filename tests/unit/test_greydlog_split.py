@@ -7,12 +7,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
-from greylogd.analysis.greydlog import KEEP, _split_frame, parse_chunk, parse_raw
+from greylogd.analysis.greydlog import (
+    KEEP,
+    RULES,
+    _head,
+    _match,
+    _split_frame,
+    _without,
+    parse_chunk,
+    parse_raw,
+)
 from greylogd.analysis.sources import RawChunk, chunk_envelopes, map_chunks
 from tests.unit.test_greydlog import OPTIONS, SAMPLES, split_sample
 
@@ -108,3 +118,34 @@ def test_near_miss_and_fuzzed_lines_parse_the_same_on_both_paths(chunk: tuple[st
     fmt, lines = chunk
     text = [line.replace("\n", " ") + ("\n" if newline else "") for line in lines]
     assert_same(RawChunk("x", fmt, pa.array(text, pa.large_string()), 5, OPTIONS.reference), columns)
+
+
+_WANTED = [("ip",), ("ip", "duration_s", "lists"), ("ip", "helo"), ("ip", "from", "to", "helo")]
+_HEADED = [(pattern, wanted) for _, pattern in RULES for wanted in _WANTED
+           if _head(pattern, [name for name in wanted if f"<{name}>" in pattern])]
+_NEAR_MISSES = st.text(alphabet=" :,()->GREYnewtryspaclkdg1.9\u00e9", max_size=40)
+
+
+def test_the_big_anchored_rules_have_a_head() -> None:
+    """The report's rules that take most lines are read by their head (else the speed-up is gone)."""
+    headed = {pattern.split(" ")[0] for pattern, wanted in _HEADED if wanted == ("ip",)}
+    assert {r"^\(GREY\)", r"^\(BLACK\)", "^new", "^updated"} <= headed
+    assert _head(RULES[0][1], ["ip"]) is None  # unanchored: the leftmost match need not start the line
+
+
+@FUZZ
+@given(messages=st.lists(_MESSAGES | _NEAR_MISSES | st.text(max_size=30), min_size=1, max_size=12),
+       glue=st.lists(st.sampled_from(["", " ", ": ", " from ", " to ", ", helo ", " ip "]), min_size=3,
+                     max_size=3))
+def test_a_head_captures_what_its_whole_rule_captures(messages: list[str], glue: list[str]) -> None:
+    """On every message a rule matches, its head's captures equal the rule's own (fuzzed messages with
+    spaces and separators moved around)."""
+    text = pa.array([*messages, glue[0].join(messages), glue[1].join(messages[::-1]), glue[2] + messages[0]],
+                    pa.large_string())
+    for pattern, wanted in _HEADED:
+        groups = [name for name in wanted if f"<{name}>" in pattern]
+        hit, parts = _match(text, pattern, set(wanted))
+        whole = pc.extract_regex(text, _without(pattern, groups))
+        assert hit.tolist() == whole.is_valid().to_numpy(zero_copy_only=False).tolist()
+        assert {name: values.to_pylist() for name, values in parts.items()} == {
+            name: whole.field(name).filter(whole.is_valid()).to_pylist() for name in groups}
