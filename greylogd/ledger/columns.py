@@ -63,18 +63,21 @@ def _window(row: tuple[Any, ...]) -> pa.Table | None:
     """One aggregate row (WINDOW_SQL) -> its TUPLE_SCHEMA table; None for an hour without tuples."""
     if row[-1] is None:
         return None
-    text = {name: _strings(row[2 * i], row[2 * i + 1]) for i, name in enumerate(TEXT)}
+    text = {name: _strings(row[2 * i], row[2 * i + 1], name) for i, name in enumerate(TEXT)}
     numbers = {name: _integers(row[2 * len(TEXT) + i]) for i, name in enumerate(_SQL_INT)}
     return pa.table({**text, **numbers, "outcome": _nullable(_split(row[-1]))}).select(TUPLE_SCHEMA.names)
 
 
-def _strings(data: bytes, lengths: str) -> pa.Array:
+def _strings(data: bytes, lengths: str, name: str) -> pa.Array:
     """Strings from their concatenated UTF-8 bytes and comma-joined byte lengths; invalid UTF-8 raises
-    pyarrow's ArrowInvalid (the row-wise sqlite3 read refused it too)."""
+    ArrowInvalid naming the column (the row-wise sqlite3 read refused it too)."""
     sizes = np.fromstring(lengths, dtype=np.int64, sep=",")
     offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int32)
     array = pa.StringArray.from_buffers(len(sizes), pa.py_buffer(offsets), pa.py_buffer(data))
-    array.validate(full=True)
+    try:
+        array.validate(full=True)
+    except pa.ArrowInvalid as exc:
+        raise pa.ArrowInvalid(f"{name}: text that is not UTF-8 ({exc})") from exc
     return array
 
 

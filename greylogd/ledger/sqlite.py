@@ -55,9 +55,13 @@ class SqliteLedgerDB(LedgerDB):
         return transaction(self._conn, begin, self.where)
 
     def tuples(self, start: int, end: int) -> pa.Table:
-        """As LedgerDB.tuples, read column-wise (columns.read_sqlite): no Python object per row."""
-        with self.read() as cur:
-            return read_sqlite(cur, self.position(cur)[0], start, end)
+        """As LedgerDB.tuples, read column-wise (columns.read_sqlite): no Python object per row. Text that
+        is not UTF-8 (only a file written by something else holds it) is a StoreError naming the file."""
+        try:
+            with self.read() as cur:
+                return read_sqlite(cur, self.position(cur)[0], start, end)
+        except pa.ArrowInvalid as exc:
+            raise StoreError(f"{self.where}: unreadable tuples: {exc}") from exc
 
     def close(self) -> None:
         self._conn.close()

@@ -10,12 +10,15 @@ byte lengths vs characters, NULLs that group_concat would skip, the per-hour win
 from __future__ import annotations
 
 import random
+import re
 import sqlite3
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from greylogd.analysis.frames import empty
+from greylogd.errors import StoreError
 from greylogd.ledger import Ledger
 from greylogd.ledger.frame import TUPLES_READ
 
@@ -100,3 +103,13 @@ def test_a_range_without_tuples_gives_the_empty_frame(tmp_path: Path) -> None:
     with Ledger(path) as ledger:
         frame = ledger.read_tuples(T0 + 7 * 3600, T0 + 9 * 3600)
     assert frame.empty and list(frame.columns) == list(TUPLES_READ)
+
+
+def test_text_that_is_not_utf8_is_a_store_error_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    _write(path, awkward_rows(5, seed=1))
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE tuples SET helo = CAST(x'6d78ff' AS TEXT) WHERE id = 3")
+    message = rf"^{re.escape(str(path))}: unreadable tuples: helo: text that is not UTF-8 \("
+    with Ledger(path) as ledger, pytest.raises(StoreError, match=message):
+        ledger.read_tuples(0, 2**40)
