@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
 from greylogd.analysis import frames
-from greylogd.analysis.greydlog import RULES, parse_greydlog, read_greydlog
+from greylogd.analysis.greydlog import parse_greydlog, read_greydlog
+from greylogd.analysis.greydlog_rules import RULES
 from greylogd.analysis.headers import SourceOptions
 
 DATA = Path(__file__).parents[1] / "data" / "greydlog"

@@ -13,16 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
-from greylogd.analysis.greydlog import (
-    KEEP,
-    RULES,
-    _head,
-    _match,
-    _split_frame,
-    _without,
-    parse_chunk,
-    parse_raw,
-)
+from greylogd.analysis.greydlog import KEEP, _split_frame, parse_chunk, parse_raw
+from greylogd.analysis.greydlog_rules import RULES, _head, _match, _without
 from greylogd.analysis.sources import RawChunk, chunk_envelopes, map_chunks
 from tests.unit.test_greydlog import OPTIONS, SAMPLES, split_sample
 
