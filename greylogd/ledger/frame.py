@@ -86,8 +86,9 @@ def tuples_frame(table: pa.Table) -> pd.DataFrame:
 
 
 def _categorical(column: pa.ChunkedArray) -> pd.Categorical:
-    """A text column (no nulls) as a categorical with sorted categories, encoded by pyarrow in C."""
-    encoded = pc.dictionary_encode(column).combine_chunks()  # chunks share one dictionary: indices copied
+    """A text column (no nulls; plain or dictionary-encoded) as a categorical with sorted categories,
+    encoded by pyarrow in C (combine_chunks unifies the chunks' dictionaries)."""
+    encoded = pc.dictionary_encode(column).combine_chunks()
     order = pc.array_sort_indices(encoded.dictionary).to_numpy()
     rank = np.empty(len(order), np.int32)
     rank[order] = np.arange(len(order), dtype=np.int32)
