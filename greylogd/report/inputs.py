@@ -38,7 +38,7 @@ from greylogd.greydb.sqlite import SqliteStore
 from greylogd.ledger import Ledger
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
-LEDGER_SLICE = pd.Timedelta(hours=6)
+LEDGER_SLICE = pd.Timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
