@@ -86,6 +86,7 @@ def timed(command: str) -> tuple[float, float]:
 
 
 def bench(path: Path, lines: int, chunk_mbs: list[int]) -> None:
+    timed(f"cat {path} > /dev/null")  # every contender reads from the page cache, grep -c first too
     print(f"\n{lines:,} lines, {path.stat().st_size / 1e6:,.0f} MB, load average {os.getloadavg()[0]:.2f}")
     grep, grep_cpu = timed(f"grep -c GREYD {path}")
     row("grep -c GREYD", lines, grep, grep_cpu, grep)
