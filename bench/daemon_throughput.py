@@ -7,8 +7,9 @@ ms slices) it builds a fresh namespace pair (tests/integration/netns.py), instal
 starts the real `greylogd --foreground` in the gateway namespace against a fresh greyd SQLite database
 (batch_events 1000, flush_ms 50 as in the test harness; the default nflog_timeout of 0.1 s bounds how long the
 last packets of a burst wait in the kernel's partial NFLOG batch; the pair's neighbour entries are pinned, so
-no packet waits for neighbour discovery), sends one SYN from each of N distinct IPv6 sources (2001:db8:2::/64: the IPv4 documentation ranges hold too few
-addresses) and waits until the daemon has committed as many events as the rule counted. It prints:
+no packet waits for neighbour discovery), sends one SYN from each of N distinct IPv6 sources
+(2001:db8:2::/64: the IPv4 documentation ranges hold too few addresses) and waits until the daemon has
+committed as many events as the rule counted. It prints:
 - committed/s: rule-counted events / seconds from the first SYN sent to the commit of the last one (seen
   by scraping the daemon's metrics every 50 ms), so a paced run cannot show more than its send rate;
 - latency p50/p99: event (kernel timestamp, else receive time) to commit, from the daemon's Prometheus
