@@ -152,3 +152,12 @@ def test_bad_arguments_raise_value_error(tmp_path: Path) -> None:
         GreyParams(pass_time=0)
     with pytest.raises(ValueError, match="tz-aware"):
         build_world(tmp_path, start="2026-11-16T00:00")
+
+
+def test_the_ledger_goes_to_ram_only_when_it_fits(tmp_path: Path) -> None:
+    from greylogd.demo.world import _ram_dir
+
+    free = os.statvfs(tmp_path).f_bavail * os.statvfs(tmp_path).f_frsize
+    assert _ram_dir(1000, str(tmp_path)) == str(tmp_path)
+    assert _ram_dir(free // 50, str(tmp_path)) is None       # 100 bytes an attempt would not fit
+    assert _ram_dir(1000, str(tmp_path / "absent")) is None  # no /dev/shm: the default temp directory
