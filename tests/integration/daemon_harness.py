@@ -6,6 +6,8 @@
   waits for READY=1 (sent after the capture is bound and privileges are dropped) and yields the process.
 - ``install_rules(ns)``: nftables rules of the kind contrib/nftables-greylogd.nft documents, each with a
   counter: inbound SYNs to port 25 (``ct state new``) -> group 155, outbound new connections -> group 255.
+- ``burst(pair, sports)``: SYNs from ``V4`` and ``V6`` (203.0.113.0/24 and 2001:db8:2::/64, routed to the
+  sender) to every port in ``sports``; the ``pair`` fixture (tests/integration/conftest.py) has the rules.
 - ``white_rows(path)``: greyd's IP rows read with plain sqlite3, as ``{ip: (first, pass, expire, bcount,
   pcount)}``.
 """
@@ -25,8 +27,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.integration.netns import Netns
+from tests.integration.netns import Netns, Pair, send_raw, syn_packets
 
+V4 = [f"203.0.113.{i}" for i in range(1, 21)]
+V6 = [f"2001:db8:2::{i:x}" for i in range(1, 11)]
 GREYLOGD = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "greylogd")
 NOBODY = 65534
 RULES = """
@@ -45,6 +49,12 @@ table inet greylogd_test {
 
 def install_rules(ns: Netns) -> None:
     ns.nft(RULES)
+
+
+def burst(pair: Pair, sports: range) -> int:
+    """One SYN from each of V4 and V6 to each port in `sports` (30 a port); returns how many were sent."""
+    packets = syn_packets(V4, "198.51.100.1", 25, sports) + syn_packets(V6, "2001:db8:1::1", 25, sports)
+    return send_raw(pair.sender, packets)
 
 
 def rule_counts(ns: Netns) -> tuple[int, int]:

@@ -20,25 +20,18 @@ from greylogd import sync
 from greylogd.ledger import Ledger
 from tests.integration.daemon_harness import (
     GREYLOGD,
+    V4,
+    V6,
     Site,
-    install_rules,
+    burst,
     pcount_total,
     rule_counts,
     white_rows,
 )
-from tests.integration.netns import in_netns, netns_pair, send_raw, syn_packets
+from tests.integration.netns import in_netns
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
-V4 = [f"203.0.113.{i}" for i in range(1, 21)]
-V6 = [f"2001:db8:2::{i:x}" for i in range(1, 11)]
 W = 86400
-
-
-@pytest.fixture
-def pair():
-    with netns_pair() as p:
-        install_rules(p.gateway)
-        yield p
 
 
 @pytest.fixture
@@ -66,11 +59,6 @@ def _wait_for_pcount(site: Site, total: int, timeout: float = 15) -> None:
         time.sleep(0.1)
 
 
-def _burst(pair, sports: range) -> int:
-    packets = syn_packets(V4, "198.51.100.1", 25, sports) + syn_packets(V6, "2001:db8:1::1", 25, sports)
-    return send_raw(pair.sender, packets)
-
-
 def _scrape(conn, port: int) -> None:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
         conn.send(reply.read().decode())
@@ -85,7 +73,7 @@ def test_inbound_outbound_ipv4_ipv6_refresh_with_greyd_semantics(pair, site):
         assert status["Uid"].split() == ["65534"] * 4
         assert status["CapEff"] == status["CapPrm"] == status["CapBnd"] == "0000000000001000"
         assert site.pidfile.read_bytes() == f"{daemon.pid}\0".encode()
-        assert _burst(pair, range(40000, 40003)) == 90
+        assert burst(pair, range(40000, 40003)) == 90
         with in_netns(pair.gateway, _connect_out, "198.51.100.2", 2) as child:
             assert child.conn.recv() == 2
         _wait_for_pcount(site, 92)
@@ -144,7 +132,7 @@ def test_sync_white_datagrams_on_loopback(pair, site):
     with in_netns(pair.gateway, _receive, port) as receiver:
         assert receiver.conn.recv() == "bound"
         with site.daemon(pair.gateway) as daemon:
-            _burst(pair, range(41000, 41001))
+            burst(pair, range(41000, 41001))
             _wait_for_pcount(site, 30)
             time.sleep(0.3)
             assert daemon.stop() == 0
@@ -171,7 +159,7 @@ def test_nfqueue_backend_refreshes_every_queued_connection(pair, site):
         pair.gateway.iptables(*NFQUEUE_RULE, v6=v6)
     site.write(extra="queue_num = 3")
     with site.daemon(pair.gateway, "--backend", "nfqueue") as daemon:
-        assert _burst(pair, range(44000, 44002)) == 60
+        assert burst(pair, range(44000, 44002)) == 60
         _wait_for_pcount(site, 60)
         assert daemon.stop() == 0
     counted = [pair.gateway.iptables_packets("mangle", "PREROUTING", v6=v6) for v6 in (False, True)]
@@ -185,7 +173,7 @@ def test_ledger_polling_records_greyd_grey_tuples(pair, site):
     ledger = site.root / "db" / "ledger.sqlite"  # the directory grey.user owns
     site.write(extra=f'ledger = "{ledger}"\n  ledger_interval = 1')
     with site.daemon(pair.gateway) as daemon:
-        _burst(pair, range(45000, 45001))  # greyd's tables now exist
+        burst(pair, range(45000, 45001))  # greyd's tables now exist
         _wait_for_pcount(site, 30)
         now = int(time.time())
         with sqlite3.connect(site.db, timeout=30) as conn:  # greyd's reader writing a new GREY tuple
@@ -229,7 +217,7 @@ def test_sync_white_datagrams_by_multicast(pair, site):
     with in_netns(pair.sender, _receive_multicast, port, "224.0.1.241", "198.51.100.2") as receiver:
         assert receiver.conn.recv() == "bound"
         with site.daemon(pair.gateway) as daemon:
-            _burst(pair, range(46000, 46001))
+            burst(pair, range(46000, 46001))
             _wait_for_pcount(site, 30)
             time.sleep(0.3)
             assert daemon.stop() == 0

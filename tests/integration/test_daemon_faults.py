@@ -21,22 +21,21 @@ import time
 
 import pytest
 
-from tests.integration.daemon_harness import Site, install_rules, pcount_total, rule_counts, white_rows
-from tests.integration.netns import netns_pair, send_raw, syn_packets
+from tests.integration.daemon_harness import (
+    V4,
+    V6,
+    Site,
+    burst,
+    pcount_total,
+    rule_counts,
+    white_rows,
+)
+from tests.integration.netns import send_raw, syn_packets
 from tests.integration.servers import PostgresServer, postgres_server  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
-V4 = [f"203.0.113.{i}" for i in range(1, 21)]
-V6 = [f"2001:db8:2::{i:x}" for i in range(1, 11)]
 TOTALS = re.compile(r"totals: received (\d+), refreshed (\d+), spilled (\d+), retries (\d+), "
                     r"kernel drops (\d+) \(seq gaps\), enobufs (\d+)")
-
-
-@pytest.fixture
-def pair():
-    with netns_pair() as p:
-        install_rules(p.gateway)
-        yield p
 
 
 @pytest.fixture
@@ -45,11 +44,6 @@ def site():
     s.write(batch_events=20, extra="queue_bound = 40")
     yield s
     s.cleanup()
-
-
-def burst(pair, sports: range) -> int:
-    packets = syn_packets(V4, "198.51.100.1", 25, sports) + syn_packets(V6, "2001:db8:1::1", 25, sports)
-    return send_raw(pair.sender, packets)
 
 
 def warm_up(pair, site: Site) -> None:

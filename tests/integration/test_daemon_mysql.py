@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from tests.integration.daemon_harness import Site, rule_counts
+from tests.integration.daemon_harness import V4, V6, Site, burst, rule_counts
 from tests.integration.netns import send_raw, syn_packets
 from tests.integration.servers import MariadbServer, mariadb_server  # noqa: F401 (fixture)
-from tests.integration.test_daemon_faults import V4, V6, burst, pair, totals, wait_total  # noqa: F401 (fixture)
+from tests.integration.test_daemon_faults import totals, wait_total
 
 pytestmark = [pytest.mark.root, pytest.mark.slow, pytest.mark.server]
 
