@@ -123,21 +123,27 @@ def _receive(conn, port: int) -> None:
         conn.send(got)
 
 
+def _received_during_a_burst(pair, site, sport: int, ns, receive, *args) -> list:
+    """What `receive` (run in namespace `ns`, replying "bound" once listening) got while the daemon refreshed
+    one burst from port `sport` and stopped."""
+    with in_netns(ns, receive, *args) as receiver:
+        assert receiver.conn.recv() == "bound"
+        with site.daemon(pair.gateway) as daemon:
+            burst(pair, range(sport, sport + 1))
+            _wait_for_pcount(site, 30)
+            time.sleep(0.3)  # the last datagrams in flight
+            assert daemon.stop() == 0
+        receiver.conn.send("stop")
+        return receiver.conn.recv()
+
+
 def test_sync_white_datagrams_on_loopback(pair, site):
     keyfile = site.root / "greyd.key"
     keyfile.write_bytes(b"secret key material\n")
     key = b"4624a84a9220abb0b901246ff5b8f37b8ecbab67"
     port = 18025
     site.write(sync=f'enable = 1\n  hosts = [ "127.0.0.1" ]\n  port = {port}\n  key = "{keyfile}"')
-    with in_netns(pair.gateway, _receive, port) as receiver:
-        assert receiver.conn.recv() == "bound"
-        with site.daemon(pair.gateway) as daemon:
-            burst(pair, range(41000, 41001))
-            _wait_for_pcount(site, 30)
-            time.sleep(0.3)
-            assert daemon.stop() == 0
-        receiver.conn.send("stop")
-        datagrams = receiver.conn.recv()
+    datagrams = _received_during_a_burst(pair, site, 41000, pair.gateway, _receive, port)
     updates = [sync.decode(d, key) for d in datagrams]
     assert all(len(d) == 52 and len(u) == 1 for d, u in zip(datagrams, updates, strict=True))
     assert sorted(str(u[0].ip) for u in updates) == sorted(V4)  # IPv6 is never sent
@@ -214,14 +220,7 @@ def _receive_multicast(conn, port: int, group: str, local: str) -> None:
 def test_sync_white_datagrams_by_multicast(pair, site):
     port = 18026
     site.write(sync=f'enable = 1\n  hosts = [ "veth-g:2" ]\n  port = {port}\n  verify = 0')
-    with in_netns(pair.sender, _receive_multicast, port, "224.0.1.241", "198.51.100.2") as receiver:
-        assert receiver.conn.recv() == "bound"
-        with site.daemon(pair.gateway) as daemon:
-            burst(pair, range(46000, 46001))
-            _wait_for_pcount(site, 30)
-            time.sleep(0.3)
-            assert daemon.stop() == 0
-        receiver.conn.send("stop")
-        got = receiver.conn.recv()
+    got = _received_during_a_burst(pair, site, 46000, pair.sender, _receive_multicast, port, "224.0.1.241",
+                                   "198.51.100.2")
     assert {source for _data, source in got} == {"198.51.100.1"}
     assert sorted(str(sync.decode(data, b"")[0].ip) for data, _source in got) == sorted(V4)
