@@ -14,7 +14,8 @@ from greylogd.analysis.period import Period, parse_period
 from greylogd.analysis.weekly import EVENT_COLUMNS, WeeklySettings, build_report
 from greylogd.config import Config, load
 from greylogd.errors import GreylogdError
-from greylogd.report.inputs import Sources, load_inputs, release_memory
+from greylogd.memory import release_memory
+from greylogd.report.inputs import Sources, load_inputs
 from greylogd.report.mail import MailSettings
 from greylogd.report.output import FORMATS, mail_report, write_report
 

@@ -9,14 +9,12 @@ truth-senders.parquet (see truth.py).
 
 Size (bench/demo_world.py; CPU seconds of the builder and its ledger process): 10k connections ~3 s,
 1M ~85 s and 0.9 GB peak RSS, 10M ~870 s and 6.1 GB (plus the ledger file, ~1.8 GB, in /dev/shm while it
-is polled). Phases free what the next one does not need, and _trim() hands it back to the OS.
+is polled). Phases free what the next one does not need, and release_memory() hands it back to the OS.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import json
 import os
 import shutil
@@ -26,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from greylogd.analysis.period import Period
 from greylogd.demo import truth
@@ -41,6 +38,7 @@ from greylogd.demo.plan import Plan, build_plan
 from greylogd.demo.population import NOISE_SHARES, senders, white_seed
 from greylogd.demo.simulate import DROPPED, WHITED, Outcome, Simulator
 from greylogd.demo.syslogfmt import check_format
+from greylogd.memory import release_memory
 
 BOT_BEHAVIOURS = ("spam_no_retry", "spam_retry_early", "trap_hitter", "blacklisted")
 PREFIXES = ("[GREYD WHITED] ", "[GREYD 25 DNAT] ", *NOISE_SHARES)
@@ -122,14 +120,6 @@ def _plan(ctx: Context, rng: np.random.Generator, connections: int, days: int) -
     return build_plan(rng, batches, days), regulars
 
 
-def _trim() -> None:
-    """Give the memory freed by the phase that just ended back to the OS: glibc's heap and pyarrow's pool
-    keep it (at 10M connections, gigabytes of RSS that the next phase does not reuse)."""
-    pa.default_memory_pool().release_unused()
-    with contextlib.suppress(OSError, AttributeError):  # not glibc
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-
-
 LEDGER_BYTES_PER_ATTEMPT = 100  # measured ~50 (1.84 GB at 10M connections, ~4 attempts each), doubled
 
 
@@ -163,20 +153,20 @@ def build_world(out_dir: str | Path, *, seed: int = 1, start: pd.Timestamp | str
     pop_rng, plan_rng, log_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
     ctx = Context(pop_rng, Hosts(), days)
     plan, regulars = _plan(ctx, plan_rng, connections, days)
-    _trim()
+    release_memory()
     result = _simulate(plan, ctx.hosts, ctx, regulars, epoch, days, params, paths, ledger)
-    _trim()
+    release_memory()
     conns = _connections(log_rng, plan, result, epoch, days)
     n_kern = write_kernlog(paths["kern"], log_rng, conns, ctx.hosts, epoch, syslog_format)
     lines: dict[str, object] = {"kern_lines": n_kern}
     by_prefix = _counts(conns["prefix"].astype(str).str.strip())
     del conns  # the truth needs its counts only
-    _trim()
+    release_memory()
     greyd_log = GreydLog(plan, ctx.hosts, result, log_rng, epoch)
     lines["greyd_lines"] = greyd_log.write(paths["greyd"], syslog_format)
     del greyd_log
     lines["connections_by_prefix"] = by_prefix
-    _trim()
+    release_memory()
     plan.t = plan.db_t = np.empty(0)  # when each attempt happened is written; the truth needs who sent what
     _write_truth(paths, plan, ctx.hosts, result, lines, epoch, days, params, seed)
     end = epoch + days * 86400
@@ -207,11 +197,11 @@ def _write_truth(paths: dict[str, Path], plan: Plan, hosts: Hosts, result: Outco
     end = epoch + days * 86400
     summary = {"seed": seed, "start": epoch, "end": end, **lines}
     truth.sender_truth(result, plan, hosts).to_parquet(paths["senders"], index=False)
-    _trim()
+    release_memory()
     tuples = truth.tuple_truth(result, plan, hosts, end, params)
     summary["tuples_by_status"] = _counts(tuples["status"])
     domains = truth.domain_truth(tuples)
-    _trim()
+    release_memory()
     spam = truth.spam_networks(result, plan, hosts, tuples)
     truth.write_truth(paths, summary, tuples, domains, spam, params)
 

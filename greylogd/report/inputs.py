@@ -13,9 +13,6 @@ describes that moment, not the moment it is read. A database server is read as i
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import ctypes.util
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,7 +20,6 @@ from itertools import pairwise
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 
 from greylogd.analysis import frames
 from greylogd.analysis.greyddb import entries_frame, read_listing, tuples_from_snapshot
@@ -36,6 +32,7 @@ from greylogd.errors import GreylogdError, InputError
 from greylogd.greydb.open import open_store
 from greylogd.greydb.sqlite import SqliteStore
 from greylogd.ledger import Ledger
+from greylogd.memory import release_memory
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 LEDGER_SLICE = pd.Timedelta(days=1)
@@ -101,15 +98,6 @@ def _ledger_tuples(path: Path, period: Period) -> pd.DataFrame:
     with Ledger(path) as ledger:
         parts = [ledger.read_tuples(a, b) for a, b in pairwise(edges)]
     return frames.concat(parts)
-
-
-def release_memory() -> None:
-    """Give memory freed so far back to the system. pyarrow's allocator and glibc's malloc keep what a
-    reader freed (its chunks in flight, the ledger's rows as Python objects) for reuse, so without this
-    the report's RSS would hold every reader's peak at once instead of the frames that are live."""
-    pa.default_memory_pool().release_unused()
-    with contextlib.suppress(OSError, AttributeError, TypeError):  # not glibc: nothing to trim
-        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
 
 
 def load_inputs(sources: Sources, period: Period, event_columns: Sequence[str] | None = None) -> Inputs:
