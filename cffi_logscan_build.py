@@ -1,6 +1,7 @@
 """Declares the cffi builder for greylogd._logscan (API mode, compiled at install time, never at import).
 
-The C source is greylogd/analysis/logscan.c (one-pass scanner of kernel LOG lines); only
+The C source is greylogd/analysis/logscan.c (one-pass scanner of kernel LOG lines), with the syslog header and
+address parsers it shares with other scanners in greylogd/analysis/syslog_fields.h; only
 greylogd/analysis/logscan.py imports the result. cffi releases the GIL around ls_scan, so the
 reader's worker threads scan chunks in parallel.
 """
@@ -45,6 +46,7 @@ SOURCE = Path(__file__).parent / "greylogd" / "analysis" / "logscan.c"
 ffibuilder = FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source("greylogd._logscan", SOURCE.read_text(encoding="utf-8"),
+                      include_dirs=[str(SOURCE.parent)], depends=[str(SOURCE.parent / "syslog_fields.h")],
                       extra_compile_args=["-O2", "-Wall", "-Wextra"])
 
 if __name__ == "__main__":
