@@ -10,16 +10,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from greylogd.analysis.weekly_tuples import PERCENTILES
+from greylogd.analysis.weekly_tuples import PERCENTILES, distinct_per_group, text_codes
+
+INT64_MIN = np.iinfo(np.int64).min
 
 
-def _by_domain(classified: pd.DataFrame) -> pd.core.groupby.DataFrameGroupBy:
-    return classified.groupby("domain", sort=True, observed=True)
+def _ranked(table: pd.DataFrame, by: str) -> pd.DataFrame:
+    """A per-domain table (domain as index or column) as the report shows it: by `by` descending, then
+    domain; domain as str (classify makes it categorical)."""
+    table = table.reset_index() if "domain" not in table.columns else table
+    return table.astype({"domain": "str"}).sort_values([by, "domain"], ascending=[False, True],
+                                                       kind="stable", ignore_index=True)
 
 
 def _delay_table(promoted: pd.DataFrame) -> pd.DataFrame:
     """Per domain (index): count, p50..p99 and max of delay_s, as delay_stats defines them."""
-    grouped = promoted.groupby("domain", sort=True)["delay_s"]
+    grouped = promoted.groupby("domain", sort=True, observed=True)["delay_s"]
     table = pd.DataFrame({"count": grouped.size()})
     for name, q in PERCENTILES.items():
         table[name] = grouped.quantile(q)
@@ -29,27 +35,40 @@ def _delay_table(promoted: pd.DataFrame) -> pd.DataFrame:
 
 def domain_delays(classified: pd.DataFrame) -> pd.DataFrame:
     """Delay percentiles per domain over its promoted tuples: count, p50..p99, max (seconds)."""
-    table = _delay_table(classified.loc[classified["status"].eq("promoted"), ["domain", "delay_s"]])
-    return table.reset_index().sort_values(["count", "domain"], ascending=[False, True], kind="stable",
-                                           ignore_index=True)
+    return _ranked(_delay_table(classified.loc[classified["status"].eq("promoted"), ["domain", "delay_s"]]),
+                   "count")
+
+
+def _count(groups: np.ndarray, mask: pd.Series, n: int) -> np.ndarray:
+    """Rows per group where `mask` holds (int64)."""
+    return np.bincount(groups, weights=mask.to_numpy(bool), minlength=n).astype(np.int64)
+
+
+def _extreme(times: pd.Series, groups: np.ndarray, names: pd.Index, how: str) -> np.ndarray:
+    """min or max of `times` per group (codes into names), NaT for a group without a time: grouped by
+    a categorical, so by the codes, without hashing the rows again."""
+    return times.groupby(pd.Categorical.from_codes(groups, names), observed=False).agg(how).to_numpy()
 
 
 def deferred_domains(classified: pd.DataFrame) -> pd.DataFrame:
-    """Domains with abandoned tuples (spec columns); never_retried = every greylisted tuple abandoned."""
-    flags = classified.assign(abandoned=classified["status"].eq("abandoned"),
-                              promoted=classified["status"].eq("promoted"))
-    grouped = _by_domain(flags)
-    table = grouped.agg(abandoned=("abandoned", "sum"), promoted=("promoted", "sum"),
-                        tuples=("status", "size"), distinct_ips=("ip", "nunique"),
-                        distinct_nets=("net", "nunique"), distinct_rcpts=("to", "nunique"),
-                        first_seen=("first", "min"), last_seen=("last_seen", "max"))
-    table = table.loc[table["abandoned"] > 0].astype({"abandoned": "int64", "promoted": "int64"})
+    """Domains with abandoned tuples (spec columns); never_retried = every greylisted tuple abandoned.
+
+    Counted over integer codes (one per row for domain, ip, net, to): a week has millions of tuples."""
+    domain, names = text_codes(classified["domain"])  # never missing: classify names the null sender
+    n = len(names)
+    table = pd.DataFrame({
+        "domain": names, "abandoned": _count(domain, classified["status"].eq("abandoned"), n),
+        "promoted": _count(domain, classified["status"].eq("promoted"), n),
+        **{name: distinct_per_group(domain, text_codes(classified[col])[0], n)
+           for name, col in [("distinct_ips", "ip"), ("distinct_nets", "net"), ("distinct_rcpts", "to")]},
+        "first_seen": _extreme(classified["first"], domain, names, "min"),
+        "last_seen": _extreme(classified["last_seen"], domain, names, "max"),
+        "tuples": np.bincount(domain, minlength=n)})
+    table = table.loc[table["abandoned"] > 0]
     total = int(table["abandoned"].sum())
     table["share_abandoned"] = table["abandoned"] / total if total else 0.0
     table["never_retried"] = table["abandoned"] == table["tuples"]
-    table = table.drop(columns="tuples").reset_index()
-    return table.sort_values(["abandoned", "domain"], ascending=[False, True], kind="stable",
-                             ignore_index=True)
+    return _ranked(table.drop(columns="tuples"), "abandoned")
 
 
 def trusted_domains(classified: pd.DataFrame, white_ips: pd.Series | None,
@@ -59,7 +78,7 @@ def trusted_domains(classified: pd.DataFrame, white_ips: pd.Series | None,
     logs). `trusted_conns` holds the period's connections of category trusted (column src)."""
     promoted = classified.loc[classified["status"].eq("promoted"),
                               ["domain", "status", "bcount", "delay_s", "ip"]]
-    grouped = promoted.groupby("domain", sort=True)
+    grouped = promoted.groupby("domain", sort=True, observed=True)
     table = grouped.agg(promoted=("status", "size"), retries_median=("bcount", "median"))
     stats = _delay_table(promoted)
     for col in ["p50", "p90", "max"]:
@@ -68,28 +87,43 @@ def trusted_domains(classified: pd.DataFrame, white_ips: pd.Series | None,
     table["hosts_white"] = _count_matching(pairs, white_ips, lambda p, w: p["ip"].isin(w))
     conn_counts = None if trusted_conns is None else trusted_conns["src"].value_counts()
     table["trusted_connections"] = _count_matching(pairs, conn_counts, lambda p, c: p["ip"].map(c).fillna(0))
-    table = table.reset_index().astype({"promoted": "int64"})
-    return table.sort_values(["promoted", "domain"], ascending=[False, True], kind="stable",
-                             ignore_index=True)
+    return _ranked(table.astype({"promoted": "int64"}), "promoted")
 
 
-def _rotating(multi: pd.DataFrame) -> np.ndarray:
-    """Rows of (from, to) pairs where an abandoned tuple is followed, later, by one from another IP.
+def _group_max(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Largest int64 value per group (codes 0 .. n - 1); INT64_MIN for an empty group."""
+    out = np.full(n, INT64_MIN, dtype=np.int64)
+    np.maximum.at(out, groups, values)
+    return out
+
+
+def _rotating(pair: np.ndarray, ip: np.ndarray, first: np.ndarray, abandoned: np.ndarray) -> np.ndarray:
+    """Per row: whether its (from, to) pair (dense codes) has an abandoned tuple followed, later, by one
+    from another IP (`first` int64, `ip` codes).
 
     Linear, not a join of each abandoned tuple with its pair (a botnet's pair can have thousands of
     tuples): per pair, the latest first and its IP; a tuple from another IP is followed by that one;
-    a tuple from that IP by the latest first of the pair's other IPs.
+    a tuple from that IP by the latest first of the pair's other IPs. When IPs tie for the latest first,
+    which one is taken does not matter: a tuple at that time is followed by none, an earlier one by both.
     """
-    pair = multi.groupby(["from", "to"], sort=False, observed=True).ngroup().to_numpy()
-    ip = pd.factorize(multi["ip"])[0]
-    first = multi["first"].to_numpy("datetime64[us]").view("int64")
-    last = pd.Series(first).groupby(pair).transform("max").to_numpy()
-    ip_last = pd.Series(np.where(first == last, ip, -1)).groupby(pair).transform("max").to_numpy()
+    n = int(pair.max()) + 1 if len(pair) else 0
+    last = _group_max(pair, first, n)[pair]
+    ip_last = _group_max(pair, np.where(first == last, ip, -1), n)[pair]
     other = ip != ip_last
-    last_other = pd.Series(np.where(other, first, np.iinfo(np.int64).min)).groupby(pair).transform("max")
-    followed = np.where(other, last > first, last_other.to_numpy() > first)
-    hit = multi["status"].eq("abandoned").to_numpy() & followed
-    return pd.Series(hit).groupby(pair).transform("any").to_numpy()
+    last_other = _group_max(pair, np.where(other, first, INT64_MIN), n)[pair]
+    hit = abandoned & np.where(other, last > first, last_other > first)
+    return np.bincount(pair, weights=hit, minlength=n)[pair] > 0
+
+
+def _pairs_of_many_ips(classified: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, pair codes) of the tuples whose (from, to) pair was seen from more than one IP; pair codes
+    are dense over those rows. A tuple missing ip, from or to belongs to no pair."""
+    sender, receiver, ip = (text_codes(classified[c])[0] for c in ("from", "to", "ip"))
+    rows = np.flatnonzero((sender >= 0) & (receiver >= 0) & (ip >= 0))
+    pair = pd.factorize(sender[rows].astype(np.int64) * (int(receiver.max()) + 1) + receiver[rows])[0]
+    spread = distinct_per_group(pair, ip[rows], int(pair.max()) + 1 if len(pair) else 0)
+    rows = rows[spread[pair] > 1]
+    return rows, pd.factorize(pair[spread[pair] > 1])[0]
 
 
 def _count_matching(pairs: pd.DataFrame, other: object, measure: object) -> pd.Series:
@@ -97,7 +131,7 @@ def _count_matching(pairs: pd.DataFrame, other: object, measure: object) -> pd.S
     if other is None:
         return pd.Series(pd.NA, index=pairs["domain"].unique(), dtype="Int64")
     values = pd.Series(measure(pairs, other), index=pairs.index)  # type: ignore[operator]
-    return values.groupby(pairs["domain"]).sum().astype("Int64")
+    return values.groupby(pairs["domain"], observed=True).sum().astype("Int64")
 
 
 def pool_rotation(classified: pd.DataFrame) -> pd.DataFrame:
@@ -106,16 +140,17 @@ def pool_rotation(classified: pd.DataFrame) -> pd.DataFrame:
     Columns: domain, rotated_pairs (distinct such pairs), ips and nets (distinct, over those pairs'
     tuples), promoted_after (rotated pairs that were eventually promoted from some IP).
     """
-    key = ["from", "to"]
-    spread = classified.groupby(key, sort=False)["ip"].transform("nunique")
-    multi = classified.loc[spread > 1, ["domain", "from", "to", "ip", "net", "first", "status"]]
-    rotated = multi.loc[_rotating(multi)]
-    rotated = rotated.assign(promoted=rotated["status"].eq("promoted"))
-    per_pair = rotated.groupby(["domain", *key], sort=False)["promoted"].any().reset_index()
-    table = rotated.groupby("domain", sort=True).agg(ips=("ip", "nunique"), nets=("net", "nunique"))
-    table["rotated_pairs"] = per_pair.groupby("domain").size()
-    table["promoted_after"] = per_pair.groupby("domain")["promoted"].sum()
+    rows, pair = _pairs_of_many_ips(classified)
+    multi = classified.iloc[rows]
+    hit = _rotating(pair, text_codes(multi["ip"])[0], multi["first"].to_numpy("datetime64[us]").view("int64"),
+                    multi["status"].eq("abandoned").to_numpy(bool))
+    rotated = multi.loc[hit, ["domain", "ip", "net", "status"]].assign(
+        pair=pair[hit], promoted=lambda f: f["status"].eq("promoted"))
+    per_pair = rotated.groupby(["domain", "pair"], sort=False, observed=True)["promoted"].any().reset_index()
+    table = rotated.groupby("domain", sort=True, observed=True).agg(ips=("ip", "nunique"),
+                                                                    nets=("net", "nunique"))
+    table["rotated_pairs"] = per_pair.groupby("domain", observed=True).size()
+    table["promoted_after"] = per_pair.groupby("domain", observed=True)["promoted"].sum()
     table = table.reset_index()[["domain", "rotated_pairs", "ips", "nets", "promoted_after"]]
-    table = table.astype({c: "int64" for c in ["rotated_pairs", "ips", "nets", "promoted_after"]})
-    return table.sort_values(["rotated_pairs", "domain"], ascending=[False, True], kind="stable",
-                             ignore_index=True)
+    return _ranked(table.astype({c: "int64" for c in ["rotated_pairs", "ips", "nets", "promoted_after"]}),
+                   "rotated_pairs")

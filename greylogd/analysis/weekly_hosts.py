@@ -8,11 +8,12 @@ functions then leave the dependent column NA (Int64) rather than guess.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from greylogd.analysis import frames
 from greylogd.analysis.period import Period
-from greylogd.analysis.weekly_tuples import network, top_helos
+from greylogd.analysis.weekly_tuples import distinct_per_group, network, text_codes, top_helos
 
 SPAM_COLUMNS = ["net", "connections", "hosts", "trapped_hosts", "tarpit_s", "helos"]
 TRAPPED_COLUMNS = ["ip", "net", "trapped_tuples", "trap_events", "db_expire"]
@@ -37,7 +38,17 @@ def tarpit_seconds(events: pd.DataFrame) -> pd.Series:
     """Seconds per network spent in greyd's tarpit: `disconnected` events that carried blacklist names."""
     listed = events["kind"].eq("disconnected") & events["lists"].notna() & events["lists"].ne("")
     hits = events.loc[listed]
-    return hits["duration_s"].groupby(network(hits["ip"]).to_numpy()).sum()
+    return hits["duration_s"].groupby(network(hits["ip"]), observed=True).sum()
+
+
+def _connections_per_net(connections: pd.DataFrame) -> pd.DataFrame:
+    """Per network with connections (index `net`, sorted): connections and hosts (distinct src),
+    counted over codes: millions of connections come from thousands of hosts."""
+    net, names = text_codes(network(connections["src"]))
+    table = pd.DataFrame({"connections": np.bincount(net, minlength=len(names)),
+                          "hosts": distinct_per_group(net, text_codes(connections["src"])[0], len(names))},
+                         index=pd.Index(names, name="net"))
+    return table.loc[table["connections"] > 0]
 
 
 def spam_sources(greylisted: pd.DataFrame, classified: pd.DataFrame | None, trapped: pd.Series,
@@ -47,9 +58,7 @@ def spam_sources(greylisted: pd.DataFrame, classified: pd.DataFrame | None, trap
 
     Without the ledger (classified None) no network can be excluded and no HELO is known (NA).
     """
-    nets = network(greylisted["src"])
-    table = greylisted.assign(net=nets).groupby("net", sort=True).agg(
-        connections=("src", "size"), hosts=("src", "nunique"))
+    table = _connections_per_net(greylisted)
     if classified is not None:
         passed = set(classified.loc[classified["status"].eq("promoted"), "net"])
         table = table.loc[~table.index.isin(passed)]
@@ -70,7 +79,7 @@ def spam_sources(greylisted: pd.DataFrame, classified: pd.DataFrame | None, trap
 def trapped_hosts(trapped: pd.Series, classified: pd.DataFrame | None, entries: pd.DataFrame | None,
                   events: pd.DataFrame | None) -> pd.DataFrame:
     """One row per trapped IP: trapped tuples (ledger), trap log events, expiry of its TRAPPED row."""
-    table = pd.DataFrame({"ip": trapped, "net": network(trapped)})
+    table = pd.DataFrame({"ip": trapped, "net": network(trapped).astype("str")})
     sources = [(classified, "trapped_tuples", lambda f: f.loc[f["status"].eq("trapped"), "ip"]),
                (events, "trap_events", lambda f: f.loc[f["kind"].eq("trapped"), "ip"])]
     for frame, column, pick in sources:

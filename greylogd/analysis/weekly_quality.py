@@ -13,6 +13,7 @@ import pandas as pd
 
 from greylogd.analysis import frames
 from greylogd.analysis.period import Period
+from greylogd.analysis.weekly_traffic import utc_micros
 
 COVERAGE_COLUMNS = ["source", "rows", "first", "last", "coverage"]
 GAP_COLUMNS = ["source", "gap_start", "gap_end", "hours"]
@@ -43,14 +44,13 @@ def gaps(timelines: Sequence[tuple[str, pd.Series]], period: Period, min_hours: 
     """Silences of at least `min_hours` in each source inside the period, including its two edges.
 
     A log has millions of lines: its times are read in place as int64 microseconds, copied only when
-    some lie outside the period or out of order, compared a block at a time, and only the few gaps
-    found become Timestamps.
+    they are out of order, compared a block at a time, and only the few gaps found become Timestamps.
     """
-    start, end = pd.DatetimeIndex([period.start, period.end]).tz_convert("UTC").as_unit("us").asi8
+    start, end = utc_micros(pd.Series([period.start, period.end]))
     shortest = min_hours * 3.6e9
     found = []
     for name, ts in timelines:
-        micros = _inside(pd.DatetimeIndex(ts).tz_convert("UTC").as_unit("us").asi8, start, end)
+        micros = _inside(utc_micros(ts), start, end)
         edges = [start, *micros[:1], *micros[-1:], end]
         spans = [(edges[0], edges[1]), *_steps(micros, shortest), (edges[-2], edges[-1])]
         found += [(name, *pd.to_datetime([a, b], unit="us", utc=True), (b - a) / 3.6e9)
@@ -62,11 +62,12 @@ def gaps(timelines: Sequence[tuple[str, pd.Series]], period: Period, min_hours: 
 
 
 def _inside(micros: np.ndarray, start: int, end: int) -> np.ndarray:
-    """The values in [start, end), sorted; the array itself when it already is just that."""
-    if len(micros) and (micros.min() < start or micros.max() >= end):
-        micros = micros[(micros >= start) & (micros < end)]
+    """The values in [start, end), sorted: a slice of the array itself when it is sorted (a log almost
+    always is), else a sorted copy of those values."""
     blocks = (micros[i:i + BLOCK + 1] for i in range(0, max(len(micros) - 1, 0), BLOCK))
-    return micros if all(not (b[1:] < b[:-1]).any() for b in blocks) else np.sort(micros)
+    if not all(not (b[1:] < b[:-1]).any() for b in blocks):
+        micros = np.sort(micros[(micros >= start) & (micros < end)])
+    return micros[np.searchsorted(micros, start):np.searchsorted(micros, end)]
 
 
 def _steps(micros: np.ndarray, shortest: float) -> list[tuple[int, int]]:

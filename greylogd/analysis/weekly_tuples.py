@@ -24,6 +24,7 @@ STATUSES = ["promoted", "abandoned", "pending", "trapped"]
 PERCENTILES = {"p50": 0.50, "p75": 0.75, "p90": 0.90, "p95": 0.95, "p99": 0.99}
 NULL_SENDER = "<>"
 HELO_TOP = 3  # HELO names shown per network or domain
+BITMAP_MAX = 1 << 25  # distinct_per_group: (group, value) combinations marked in a bitmap of bytes
 # added by classify() to the tuples columns
 CLASSIFIED_COLUMNS = ["status", "delay_s", "domain", "net"]
 
@@ -52,18 +53,52 @@ def _net_one(ip: str) -> str:
     return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
 
 
+def text_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """(codes, uniques) of a text column, categorical or not: uniques[codes] is the column as str; a
+    missing value has code -1. codes are int32 (4 bytes a row, not a string).
+
+    Why: hashing millions of strings is the costly step of every per-value computation and of grouping
+    by text, so it is done once per column; a categorical column already has its codes and costs nothing.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes, uniques = values.cat.codes.to_numpy(), values.cat.categories
+    else:
+        codes, uniques = pd.factorize(values)
+    return codes.astype(np.int32), pd.Index(uniques, dtype="str")
+
+
+def distinct_per_group(groups: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
+    """Number of distinct `values` (codes; -1 = missing, not counted) in each group (codes 0 ..
+    n_groups - 1), int64 per group.
+
+    One pass: each (group, value) combination is one int64 key, marked in a bitmap when there are few
+    combinations (at most BITMAP_MAX), else deduplicated by hashing. Why: pandas' groupby nunique sorts
+    each group's values, seconds at millions of rows.
+    """
+    known = values >= 0
+    if not known.all():
+        groups, values = groups[known], values[known]
+    width = int(values.max()) + 1 if len(values) else 1
+    keys = groups.astype(np.int64) * width + values
+    if n_groups * width <= BITMAP_MAX:
+        seen = np.zeros(n_groups * width, dtype=bool)
+        seen[keys] = True
+        return seen.reshape(n_groups, width).sum(axis=1, dtype=np.int64)
+    return np.bincount(pd.unique(keys) // width, minlength=n_groups).astype(np.int64)
+
+
 def _per_value(values: pd.Series, compute: Callable[[pd.Series], pd.Series]) -> pd.Series:
     """`compute` (str Series -> str Series of the same length) run once over the distinct values only
-    (addresses and domains repeat a lot; a categorical already lists them), spread back to every row.
-    Missing values are computed as ""."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        codes = values.cat.codes.to_numpy().astype(np.int64)
-        uniques = values.cat.categories.astype("str").append(pd.Index([""], dtype="str"))
-        codes[codes < 0] = len(uniques) - 1
-    else:
-        codes, uniques = pd.factorize(values.astype("str").fillna(""), sort=False)
-    out = compute(pd.Series(uniques, dtype="str"))
-    return pd.Series(out.array.take(codes), index=values.index, dtype="str")
+    (addresses and domains repeat a lot), spread back to every row as a categorical with its categories
+    sorted, so that grouping by it orders groups as grouping the text would. Missing values are
+    computed as ""."""
+    codes, uniques = text_codes(values)
+    if (missing := codes < 0).any():
+        uniques = uniques.append(pd.Index([""], dtype="str"))
+        codes[missing] = len(uniques) - 1
+    out_codes, categories = pd.factorize(compute(pd.Series(uniques, dtype="str")), sort=True)
+    return pd.Series(pd.Categorical.from_codes(out_codes.astype(np.int32)[codes], categories),
+                     index=values.index)
 
 
 def _by_unique(values: pd.Series, func: Callable[[str], str]) -> pd.Series:
@@ -72,12 +107,13 @@ def _by_unique(values: pd.Series, func: Callable[[str], str]) -> pd.Series:
 
 
 def registrable(domains: pd.Series) -> pd.Series:
-    """Registrable domain (public suffix list) of lower-cased domains; '' (null sender) becomes '<>'."""
+    """Registrable domain (public suffix list) of lower-cased domains; '' (null sender) becomes '<>'.
+    Categorical (sorted categories, see _per_value)."""
     return _by_unique(domains, _registrable_one)
 
 
 def network(ips: pd.Series) -> pd.Series:
-    """The /24 (IPv4) or /64 (IPv6) network of each address, as CIDR text.
+    """The /24 (IPv4) or /64 (IPv6) network of each address, as CIDR text (categorical, see _per_value).
 
     Addresses are in ipaddress compressed form (frames convention), so an IPv4 /24 is a text edit done
     in one vectorized pass over the distinct addresses (a host has many tuples); IPv6 (and anything
@@ -89,27 +125,33 @@ def network(ips: pd.Series) -> pd.Series:
 def _networks(text: pd.Series) -> pd.Series:
     v4 = text.str.fullmatch(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
     out = text.str.replace(r"\.\d{1,3}$", ".0/24", regex=True)
-    return out if v4.all() else out.where(v4, _by_unique(text.loc[~v4], _net_one))
+    odd = text.loc[~v4]  # already distinct values: ipaddress once each
+    return out if v4.all() else out.where(v4, pd.Series([_net_one(u) for u in odd], index=odd.index,
+                                                        dtype="str"))
 
 
 def classify(tuples: pd.DataFrame, period: Period, grey_expiry_s: int) -> pd.DataFrame:
     """The greylisted tuples of `period` (first in [start, end)) with CLASSIFIED_COLUMNS added.
 
-    delay_s = pass - first in seconds (float) for promoted tuples, NaN otherwise; domain = registrable
-    sender domain; net = /24 or /64 of ip. Row order is kept; the index is reset. When every tuple is in
-    the period the columns are shared with `tuples`, not copied (copy-on-write keeps `tuples` intact).
+    status is categorical (categories STATUSES, in that order); delay_s = pass - first in seconds
+    (float) for promoted tuples, NaN otherwise; domain = registrable sender domain and net = /24 or /64
+    of ip, both categorical with sorted categories. Categorical, because a week has millions of tuples
+    and a handful of statuses, hundreds of domains and thousands of networks: a code per row instead of
+    a string keeps the frame small and lets every table group by codes. Row order is kept; the index is
+    reset. When every tuple is in the period the columns are shared with `tuples`, not copied
+    (copy-on-write keeps `tuples` intact).
     """
     inside = period.contains(tuples["first"])
     out = (tuples if inside.all() else tuples.loc[inside]).reset_index(drop=True)
     settle_from = period.end - pd.Timedelta(seconds=grey_expiry_s)
-    status = np.select(
-        [out["outcome"].eq("promoted").fillna(False).to_numpy(bool),
-         out["outcome"].eq("trapped").fillna(False).to_numpy(bool),
-         (out["first"] > settle_from).to_numpy(bool)],
-        ["promoted", "trapped", "pending"], "abandoned")
-    out["status"] = pd.Series(status, dtype="str")
+    promoted = out["outcome"].eq("promoted").fillna(False).to_numpy(bool)
+    status = np.select([promoted, out["outcome"].eq("trapped").fillna(False).to_numpy(bool),
+                        (out["first"] > settle_from).to_numpy(bool)],
+                       [STATUSES.index(s) for s in ("promoted", "trapped", "pending")],
+                       STATUSES.index("abandoned")).astype(np.int8)
+    out["status"] = pd.Categorical.from_codes(status, STATUSES)
     delay = (out["pass"] - out["first"]).dt.total_seconds()
-    out["delay_s"] = delay.where(out["status"].eq("promoted")).astype("float64")
+    out["delay_s"] = delay.where(promoted).astype("float64")
     out["domain"] = registrable(out["sender_domain"])
     out["net"] = network(out["ip"])
     return out

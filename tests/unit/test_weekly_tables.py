@@ -10,7 +10,14 @@ from greylogd.analysis import frames
 from greylogd.analysis import weekly_domains as domains
 from greylogd.analysis import weekly_hosts as hosts
 from greylogd.analysis.weekly_suggest import suggestions
-from greylogd.analysis.weekly_tuples import classify, delay_stats, network, registrable, status_counts
+from greylogd.analysis.weekly_tuples import (
+    STATUSES,
+    classify,
+    delay_stats,
+    network,
+    registrable,
+    status_counts,
+)
 from tests.unit import weekly_world as world
 
 UTC = "UTC"
@@ -36,8 +43,8 @@ def test_classify_statuses_delays_domains_nets(classified: pd.DataFrame) -> None
         "domain": ["example.org"] * 4 + ["spam.test", "spam.test", "<>", "trap.test"],
         "net": ["192.0.2.0/24", "192.0.2.0/24", "198.51.100.0/24", "192.0.2.0/24", "203.0.113.0/24",
                 "203.0.113.0/24", "2001:db8::/64", "203.0.113.0/24"],
-    }).astype({"ip": "str", "status": "str", "domain": "str", "net": "str"})
-    assert_frame_equal(got, expected)
+    }).astype({"ip": "str", "status": pd.CategoricalDtype(STATUSES), "domain": "category", "net": "category"})
+    assert_frame_equal(got, expected)  # domain and net: categorical with sorted categories
     assert status_counts(classified).to_dict() == {"promoted": 4, "abandoned": 2, "pending": 1, "trapped": 1}
 
 
