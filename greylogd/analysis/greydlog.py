@@ -29,10 +29,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from greylogd.analysis import frames
+from greylogd.analysis import frames, greydscan
 from greylogd.analysis.greydlog_rules import KIND, MALFORMED_CODE, classify
-from greylogd.analysis.headers import SourceOptions, arrow_strings, split_headers, split_stamps, to_int
+from greylogd.analysis.headers import SourceOptions, arrow_strings, to_int
 from greylogd.analysis.kernlog import normalise_addresses
+from greylogd.analysis.kernlog_lines import INVALID_ADDRESS
 from greylogd.analysis.sources import (
     CHUNK_BYTES,
     Envelopes,
@@ -47,7 +48,6 @@ from greylogd.analysis.sources import (
 KEEP = "(?i)grey|spam"  # every line of PROGRAMS (and every journald record of them) matches
 PROGRAMS = ("greyd", "greylogd", "spamd", "spamlogd", "greydb", "greyd-setup")
 _BAD_ADDRESS = MALFORMED_CODE + 1
-_SPLIT = ("rfc3164", "rfc3339")  # the split_headers formats whose lines have a program
 _INTS = {"duration_s": 2**62, "clients": 2**31, "black_clients": 2**31}
 
 
@@ -96,72 +96,59 @@ class _Parsed:
     bad: pd.DataFrame
     lines: int
     skipped: int
+    line: np.ndarray  # the line number of each event (1-based, in its source)
 
 
 def parse_raw(raw: RawChunk, options: SourceOptions,
               columns: tuple[str, ...] = tuple(frames.GREYD_EVENTS_COLUMNS)) -> _Parsed:
-    """``parse_chunk`` of a raw chunk, same result: the headers of RFC 3164/3339 lines are split in C
+    """``parse_chunk`` of a raw chunk, same result (rows, order, dtypes, bad lines, counts): lines of
+    RFC 3164/3339 chunks are scanned in C (``greydscan``); the lines it leaves, or whose stamp the time
+    rules reject, go through ``parse_split``, which also says why a line is bad."""
+    if raw.fmt not in greydscan.FORMATS or raw.lines.null_count:
+        return parse_chunk(chunk_envelopes(raw, options, KEEP), columns)
+    found = greydscan.scan(raw.lines, raw.fmt, columns)
+    ts = greydscan.row_times(found, raw.fmt, raw.mtime, options)
+    row = found.status[found.line] == greydscan.GOOD
+    good = np.flatnonzero(row & (found.kind != greydscan.BAD_ADDRESS))
+    bad = found.line[row & (found.kind == greydscan.BAD_ADDRESS)]
+    events = greydscan.events(found, good, ts.iloc[good], columns)
+    left, skipped = found.status == greydscan.FALLBACK, int(np.count_nonzero(found.status == greydscan.SKIP))
+    part = _Parsed(events, _invalid_addresses(raw, bad), len(raw.lines) - int(np.count_nonzero(left)),
+                   skipped, raw.line_numbers()[found.line[good]])
+    return _merge(part, parse_split(subset(raw, left), options, columns)) if left.any() else part
+
+
+def _invalid_addresses(raw: RawChunk, index: np.ndarray) -> pd.DataFrame:
+    """bad_lines rows of the lines at positions ``index`` of ``raw``, all with reason INVALID_ADDRESS."""
+    frame = pd.DataFrame({"line": raw.line_numbers()[index],
+                          "raw": pd.Series(raw.lines.take(index), dtype="str")})
+    return bad_lines(raw.source, frame, pd.Series(INVALID_ADDRESS, index=frame.index, dtype="str"))
+
+
+def _merge(first: _Parsed, then: _Parsed) -> _Parsed:
+    """Two parts of one chunk as one, events and bad lines in line order."""
+    line = np.concatenate([first.line, then.line])
+    order = np.argsort(line, kind="stable")
+    events = frames.concat([first.events, then.events]).take(order).reset_index(drop=True)
+    bad = pd.concat([first.bad, then.bad], ignore_index=True)
+    bad = bad.take(np.argsort(bad["line"].to_numpy(), kind="stable"))
+    return _Parsed(events, frames.typed(bad, frames.BAD_LINES), first.lines + then.lines,
+                   first.skipped + then.skipped, line[order])
+
+
+def parse_split(raw: RawChunk, options: SourceOptions,
+                columns: tuple[str, ...] = tuple(frames.GREYD_EVENTS_COLUMNS)) -> _Parsed:
+    """``parse_chunk`` of a raw RFC 3164/3339 chunk, same result: the headers are split in C
     (``headers.split_headers``, stamps by ``split_stamps``) and only the lines of PROGRAMS kept; the
     lines it cannot vouch for, or whose stamp the time rules reject, are split by ``envelopes`` (as
-    kernlog does), which also says why a line is bad."""
-    if raw.fmt not in _SPLIT or raw.lines.null_count:
-        return parse_chunk(chunk_envelopes(raw, options, KEEP), columns)
-    frame, split = _split_frame(raw, options, "host" in columns)
+    kernlog does), which also says why a line is bad. Messages are classified by the RE2 rules."""
+    frame, split = greydscan.split_frame(raw, options, "host" in columns, PROGRAMS)
     if not split.all():
         rest = chunk_envelopes(subset(raw, ~split), options, KEEP).frame
         rest["pid"] = to_int(rest["pid"], 2**31)
         frame = pd.concat([frame, rest[list(frame.columns)]], ignore_index=True)
         frame = frame.take(np.argsort(frame["line"].to_numpy(), kind="stable")).reset_index(drop=True)
     return parse_chunk(Envelopes(raw.source, raw.fmt, frame, len(raw.lines)), columns)
-
-
-def _split_frame(raw: RawChunk, options: SourceOptions, host: bool) -> tuple[pd.DataFrame, np.ndarray]:
-    """ENVELOPE frame (pid Int64; host only if asked) of the lines of PROGRAMS that split_headers
-    splits and whose stamp is valid, and which lines of ``raw`` it split (other programs' included)."""
-    spans = split_headers(raw.lines, raw.fmt)
-    rows = np.flatnonzero(spans.parsed)
-    ts = split_stamps(spans.stamp[rows], raw.fmt, raw.mtime, options)
-    program = _slices(raw.lines, rows, spans.program[rows])
-    dated = ts.notna().to_numpy()
-    ours = pc.is_in(pc.utf8_lower(program), pa.array(PROGRAMS)).fill_null(False)
-    split = np.zeros(len(raw.lines), bool)
-    split[rows[dated]] = True
-    keep = dated & ours.to_numpy(zero_copy_only=False)
-    rows = rows[keep]
-    text = pd.Series(raw.lines.take(rows), dtype="str")
-    frame = pd.DataFrame({"line": raw.line_numbers()[rows], "raw": text,
-                          "ts": ts[keep].reset_index(drop=True), "pid": _pids(spans.pid[rows]),
-                          "program": pd.Series(program.filter(keep), dtype="str"),
-                          "message": _messages(raw.lines, rows, spans.message[rows])})
-    if host:
-        frame["host"] = pd.Series(_slices(raw.lines, rows, spans.host[rows]), dtype="str")
-    return frame, split
-
-
-def _slices(lines: pa.Array, rows: np.ndarray, spans: np.ndarray) -> pa.Array:
-    """The text of each (start, end) byte span of ``lines``' data buffer (split_headers' spans of
-    ``rows``, in line order), null where start is -1. One copy in C++: the spans and the gaps between
-    them are the strings of one array over the same buffer, of which every other one is taken."""
-    absent = spans[:, 0] < 0
-    starts = np.frombuffer(lines.buffers()[1], np.int64)[lines.offset:][rows]
-    bounds = np.where(absent[:, None], starts[:, None], spans).ravel()
-    bounds = np.append(bounds, bounds[-1] if len(bounds) else 0)
-    data = lines.buffers()[2] or pa.py_buffer(b"")
-    pieces = pa.LargeStringArray.from_buffers(len(bounds) - 1, pa.py_buffer(bounds), data)
-    return pieces.take(pa.array(np.arange(0, len(bounds) - 1, 2), mask=absent))
-
-
-def _messages(lines: pa.Array, rows: np.ndarray, starts: np.ndarray) -> pd.Series:
-    """The message of each of ``rows`` (str): from its start to the end of the line, before its newline."""
-    ends = np.frombuffer(lines.buffers()[1], np.int64)[lines.offset + 1:][rows]
-    data = np.frombuffer(lines.buffers()[2] or b"", np.uint8)
-    ends = ends - (data[np.maximum(ends - 1, 0)] == ord("\n")) if len(data) else ends
-    return pd.Series(_slices(lines, rows, np.column_stack([starts, np.maximum(ends, starts)])), dtype="str")
-
-
-def _pids(pid: np.ndarray) -> pd.Series:
-    """split_headers' pids as Int64, <NA> where absent or above 2**31 (as ``to_int`` reads them)."""
-    return pd.Series(pd.array(pid, dtype="Int64")).mask((pid < 0) | (pid > 2**31))
 
 
 def parse_chunk(chunk: Envelopes, columns: tuple[str, ...] = tuple(frames.GREYD_EVENTS_COLUMNS)) -> _Parsed:
@@ -183,7 +170,7 @@ def parse_chunk(chunk: Envelopes, columns: tuple[str, ...] = tuple(frames.GREYD_
     events = _events(frame, rows[good], codes[good], ip[good].reset_index(drop=True),
                      {name: values.filter(good) for name, values in captured.items()}, columns)
     return _Parsed(events, bad_lines(chunk.source, frame, reasons), chunk.lines,
-                   chunk.lines - int(np.count_nonzero(ours | headless)))
+                   chunk.lines - int(np.count_nonzero(ours | headless)), frame["line"].to_numpy()[rows[good]])
 
 
 def _addresses(captured: pa.Array, codes: np.ndarray) -> pd.Series:
@@ -198,7 +185,7 @@ def _reasons(index: pd.Index, headless: np.ndarray, rows: np.ndarray, codes: np.
     reasons = np.full(len(index), None, object)
     reasons[headless] = "no syslog header or time"
     reasons[rows[codes == MALFORMED_CODE]] = "malformed greyd message"
-    reasons[rows[codes == _BAD_ADDRESS]] = "invalid address"
+    reasons[rows[codes == _BAD_ADDRESS]] = INVALID_ADDRESS
     return pd.Series(reasons, index=index, dtype="str")
 
 

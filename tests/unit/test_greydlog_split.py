@@ -1,6 +1,7 @@
-"""read_greydlog's C header split (greydlog.parse_raw) against the envelope path (parse_chunk of
-sources.chunk_envelopes): identical events, bad lines and counts on the tests/data/greydlog corpus, in
-whole and in tiny chunks, and on generated near-miss and fuzzed lines."""
+"""read_greydlog's C paths against the envelope path (parse_chunk of sources.chunk_envelopes): the C
+scanner (greydlog.parse_raw) and the C header split it leaves lines to (greydlog.parse_split) give
+identical events, bad lines and counts on the tests/data/greydlog corpus, in whole and in tiny
+chunks, and on generated near-miss and fuzzed lines."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
-from greylogd.analysis.greydlog import KEEP, _split_frame, parse_chunk, parse_raw
+from greylogd.analysis.greydlog import KEEP, PROGRAMS, parse_chunk, parse_raw, parse_split
 from greylogd.analysis.greydlog_rules import RULES, _head, _match, _without
+from greylogd.analysis.greydscan import FORMATS, split_frame
 from greylogd.analysis.sources import RawChunk, chunk_envelopes, map_chunks
 from tests.unit.test_greydlog import OPTIONS, SAMPLES, split_sample
 
@@ -25,11 +27,15 @@ REPORT = ("ts", "kind", "ip", "duration_s", "lists")  # weekly.EVENT_COLUMNS: no
 
 
 def assert_same(raw: RawChunk, columns: tuple[str, ...]) -> None:
-    """Both paths give the same events (values, dtypes, order), bad lines, lines and skipped."""
-    fast, slow = parse_raw(raw, OPTIONS, columns), parse_chunk(chunk_envelopes(raw, OPTIONS, KEEP), columns)
-    assert_frame_equal(fast.events, slow.events)
-    assert_frame_equal(fast.bad, slow.bad)
-    assert (fast.lines, fast.skipped) == (slow.lines, slow.skipped)
+    """The C paths give the envelope path's events (values, dtypes, order, line numbers), bad lines,
+    lines and skipped."""
+    slow = parse_chunk(chunk_envelopes(raw, OPTIONS, KEEP), columns)
+    split = [parse_split(raw, OPTIONS, columns)] if raw.fmt in FORMATS else []
+    for fast in (parse_raw(raw, OPTIONS, columns), *split):
+        assert_frame_equal(fast.events, slow.events)
+        assert_frame_equal(fast.bad, slow.bad)
+        assert (fast.lines, fast.skipped) == (slow.lines, slow.skipped)
+        assert fast.line.tolist() == slow.line.tolist()
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
@@ -50,8 +56,8 @@ def test_usual_lines_are_split_in_c_and_other_programs_skipped() -> None:
              "Nov 23 08:00:03 mx-2 GreyLogd: whitelisting 2001:DB8::1\n",
              "Nov 23 08:00:04 mx1 spamd[4294967296]: (GREY) 192.0.2.2: <a@b> -> <c@d>"]
     raw = RawChunk("x", "rfc3164", pa.array(lines, pa.large_string()), 1, OPTIONS.reference)
-    assert _split_frame(raw, OPTIONS, True)[1].tolist() == [True] * 4
-    result = parse_raw(raw, OPTIONS, ALL)
+    assert split_frame(raw, OPTIONS, True, PROGRAMS)[1].tolist() == [True] * 4
+    result = parse_split(raw, OPTIONS, ALL)
     assert (result.lines, result.skipped, len(result.bad)) == (4, 1, 0)
     events = result.events.astype({"host": "str", "program": "str", "ip": "str", "kind": "str"})
     assert events[["host", "program", "kind", "ip"]].values.tolist() == [

@@ -1,0 +1,227 @@
+"""Python side of the C scanner greylogd._greydscan (source: greydscan.c): one pass per chunk of greyd's log.
+
+``scan(lines, fmt, columns)`` returns a ``Scan``: per line a status (GOOD, SKIP, FALLBACK) and the
+header's stamp, and per GOOD line one row: its kind and the captures of its rule. The C code takes
+only the kinds that make up nearly all of a real log, and only where it reads them *exactly* as the
+ordered greydlog_rules.RULES would (printable ASCII, the stamp shapes of syslog_fields.h, addresses
+it can normalise or surely reject); every other line is FALLBACK, for greydlog's Python path. Only
+the ``columns`` asked for are filled: the C code copies each text column's strings into one arena
+(addresses normalised), wrapped zero-copy as a pyarrow array. ``events`` makes frames.GREYD_EVENTS
+columns of the rows; ``stamps`` places their times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from greylogd._greydscan import ffi, lib
+from greylogd.analysis import frames
+from greylogd.analysis.greydlog_rules import KIND
+from greylogd.analysis.headers import SourceOptions, split_headers, split_stamps
+from greylogd.analysis.sources import RawChunk
+
+GOOD, SKIP, FALLBACK = lib.GS_GOOD, lib.GS_SKIP, lib.GS_FALLBACK
+FORMATS = {"rfc3164": lib.LS_RFC3164, "rfc3339": lib.LS_RFC3339}
+TEXTS = {"host": lib.GS_HOST, "program": lib.GS_PROGRAM, "ip": lib.GS_IP, "from": lib.GS_FROM,
+         "to": lib.GS_TO, "helo": lib.GS_HELO, "lists": lib.GS_LISTS, "message": lib.GS_MESSAGE}
+NUMBERS = {"duration_s": lib.GS_DURATION, "clients": lib.GS_CLIENTS, "black_clients": lib.GS_BLACK_CLIENTS}
+_C_KINDS = {lib.GS_CONNECTED: "connected", lib.GS_DISCONNECTED: "disconnected", lib.GS_GREY: "grey",
+            lib.GS_BLACK: "black", lib.GS_NEW_ENTRY: "new_entry", lib.GS_UPDATED_ENTRY: "updated_entry",
+            lib.GS_NEW_TRAP_ENTRY: "new_trap_entry", lib.GS_UPDATED_TRAP_ENTRY: "updated_trap_entry",
+            lib.GS_WHITELISTING: "whitelisting", lib.GS_PACKET: "packet"}
+BAD_ADDRESS = -1  # Scan.kind of a row whose address ipaddress rejects (the bad-line reason "invalid address")
+_KINDS = np.full(lib.GS_BAD_ADDRESS + 1, BAD_ADDRESS, np.int8)  # C kind -> frames.GREYD_KINDS code
+_KINDS[list(_C_KINDS)] = [KIND[name] for name in _C_KINDS.values()]
+
+
+@dataclass
+class Scan:
+    """What the scanner made of one chunk of n lines (rows: the GOOD lines, in line order).
+
+    status: int8 per line. stamp: int64 per line (-1 for FALLBACK lines), by format: rfc3339 Unix
+    microseconds (UTC), rfc3164 the printed digits as MMDDhhmmss (``stamps`` places both).
+    line: int64 per row, index of its line in the chunk. kind: int8 per row, a frames.GREYD_KINDS code
+    or BAD_ADDRESS. pid: int64 per row (-1: none), None unless asked. numbers: per NUMBERS column
+    asked, int64 per row, -1 where the rule has none or ``to_int`` would give <NA>. texts: per TEXTS
+    column asked, a large_string array, one per row, null where the rule has no such group; ip in
+    ipaddress compressed form ("" for BAD_ADDRESS rows), lists trimmed ("" for a connection without).
+    """
+
+    status: np.ndarray
+    stamp: np.ndarray
+    line: np.ndarray
+    kind: np.ndarray
+    pid: np.ndarray | None
+    numbers: dict[str, np.ndarray]
+    texts: dict[str, pa.Array]
+
+
+def scan(lines: pa.Array, fmt: str, columns: tuple[str, ...]) -> Scan:
+    """Scan a large_string array without nulls (lines with or without their newline) read as ``fmt``,
+    a FORMATS key, filling the frames.GREYD_EVENTS ``columns`` named. Never raises for content: the C
+    code bounds every read and write; a text column's arena has the chunk's size, which always
+    suffices (only the pages written are ever touched)."""
+    n = len(lines)
+    offsets = np.frombuffer(lines.buffers()[1], np.int64)[lines.offset:lines.offset + n + 1]
+    data = lines.buffers()[2]
+    status, stamp = np.empty(n, np.int8), np.empty(n, np.int64)
+    line, kind = np.empty(n, np.int64), np.empty(n, np.int8)
+    pid = np.empty(n, np.int64) if "pid" in columns else None
+    numbers = {name: np.empty(n, np.int64) for name in NUMBERS if name in columns}
+    size = int(offsets[-1] - offsets[0]) + 64
+    texts = {name: (np.empty(size, np.uint8), np.zeros(n + 1, np.int64), np.empty(n, np.uint8))
+             for name in TEXTS if name in columns}
+    out = ffi.new("gs_out *")
+    out.line, out.kind = ffi.from_buffer("int64_t[]", line), ffi.from_buffer("int8_t[]", kind)
+    out.pid = ffi.from_buffer("int64_t[]", pid) if pid is not None else ffi.NULL
+    for name, values in numbers.items():
+        out.number[NUMBERS[name]] = ffi.from_buffer("int64_t[]", values)
+    for name, (arena, ends, valid) in texts.items():
+        text = out.text[TEXTS[name]]
+        text.data, text.capacity = ffi.from_buffer("char[]", arena), len(arena)
+        text.offsets, text.valid = ffi.from_buffer("int64_t[]", ends), ffi.from_buffer("uint8_t[]", valid)
+    lib.gs_scan(ffi.from_buffer("char[]", data) if data is not None else ffi.NULL,
+                ffi.from_buffer("int64_t[]", offsets), n, FORMATS[fmt], ffi.from_buffer("int8_t[]", status),
+                ffi.from_buffer("int64_t[]", stamp), out)
+    rows = out.rows
+    return Scan(status, stamp, line[:rows], _KINDS[kind[:rows]], None if pid is None else pid[:rows],
+                {name: values[:rows] for name, values in numbers.items()},
+                {name: _strings(rows, *arrays) for name, arrays in texts.items()})
+
+
+def _strings(rows: int, arena: np.ndarray, ends: np.ndarray, valid: np.ndarray) -> pa.Array:
+    """The large_string array of ``rows`` strings the C code wrote (zero-copy over its buffers)."""
+    absent = rows - int(np.count_nonzero(valid[:rows]))
+    bitmap = pa.py_buffer(np.packbits(valid[:rows], bitorder="little")) if absent else None
+    return pa.LargeStringArray.from_buffers(rows, pa.py_buffer(ends[:rows + 1]),
+                                            pa.py_buffer(arena[:ends[rows]]), bitmap, absent)
+
+
+def row_times(found: Scan, fmt: str, mtime: datetime, options: SourceOptions) -> pd.Series:
+    """The time of each scanned row (TS_DTYPE, UTC, by ``stamps``). A line whose stamp the time rules
+    reject (e.g. Feb 30) is made FALLBACK in ``found.status``, for the Python path to say why; its row,
+    if any, gets NaT and must be dropped by the caller (its status is no longer GOOD)."""
+    checked = np.flatnonzero(found.status != FALLBACK)
+    ts = stamps(found.stamp[checked], fmt, mtime, options)
+    found.status[checked[ts.isna().to_numpy()]] = FALLBACK
+    position = np.zeros(len(found.status), np.int64)  # line -> its place in ts
+    position[checked] = np.arange(len(checked))
+    return ts.iloc[position[found.line]].reset_index(drop=True)
+
+
+_HOUR_US = 3599 * 1_000_000  # from hh:00:00 to hh:59:59
+_NAT = np.iinfo(np.int64).min
+
+
+def stamps(stamp: np.ndarray, fmt: str, mtime: datetime, options: SourceOptions) -> pd.Series:
+    """headers.split_stamps of scanned stamps (TS_DTYPE, UTC; NaT where its time rules give none), same
+    result. RFC 3164 stamps are placed once per clock hour and chunk, not once per second (a week has
+    600,000 distinct seconds, about 1.5 us each to place): where split_stamps puts hh:59:59 exactly
+    3599 s after hh:00:00, the UTC offset, the year and the New Year roll-over are the same across
+    the hour, so each stamp is its hour's start plus its minutes and seconds. Hours without that
+    property (a DST gap, the reference hour) and stamps with minutes or seconds above 59 are placed by
+    split_stamps one by one. Exact for zones whose offset changes at most once within an hour (tzdata
+    has none that changes twice within 12 hours, 1990-2100)."""
+    if fmt != "rfc3164":
+        return split_stamps(stamp, fmt, mtime, options)
+    hour, rest = np.divmod(stamp, 10_000)
+    codes, hours = pd.factorize(hour)
+    bounds = split_stamps(np.concatenate([hours * 10_000, hours * 10_000 + 5959]), fmt, mtime, options)
+    first, last = np.split(bounds.array.asi8, 2)
+    linear = (first != _NAT) & (last != _NAT) & (last - first == _HOUR_US)
+    minute, second = np.divmod(rest, 100)
+    simple = linear[codes] & (minute < 60) & (second < 60)
+    micros = first[codes] + (minute * 60 + second) * 1_000_000
+    if not simple.all():
+        micros[~simple] = split_stamps(stamp[~simple], fmt, mtime, options).array.asi8
+    return pd.Series(micros.view("datetime64[us]")).dt.tz_localize("UTC")
+
+
+def events(found: Scan, rows: np.ndarray, ts: pd.Series, columns: tuple[str, ...]) -> pd.DataFrame:
+    """The frames.GREYD_EVENTS ``columns`` of the scanned rows at positions ``rows`` (none of them a
+    BAD_ADDRESS row), at times ``ts`` (one per row taken). Repeated text (host, program, ip, lists)
+    is dictionary-encoded straight into sorted categoricals."""
+    every = len(rows) == len(found.line)
+    made: dict[str, object] = {
+        "ts": ts.reset_index(drop=True),
+        "kind": pd.Categorical.from_codes(found.kind[rows], dtype=frames.GREYD_EVENTS["kind"])}
+    for name in columns:
+        if name in TEXTS:
+            text = found.texts[name] if every else found.texts[name].take(rows)
+            made[name] = (categorical(text) if frames.GREYD_EVENTS[name] == "category"
+                          else pd.Series(text, dtype="str"))
+        elif name in NUMBERS:
+            values = found.numbers[name][rows]
+            made[name] = pd.arrays.IntegerArray(values, values < 0)
+        elif name == "pid":
+            made[name] = pids(found.pid[rows])
+    return frames.typed(pd.DataFrame(made), {name: frames.GREYD_EVENTS[name] for name in columns})
+
+
+def categorical(text: pa.Array) -> pd.Categorical:
+    """A string array (nulls: missing) as the categorical ``astype("category")`` of it gives (only the
+    values present, sorted), in C++: dictionary-encoded, the dictionary sorted by arrow (byte order of
+    UTF-8 is code point order, pandas' order) and the codes renumbered, without a Python object a value."""
+    encoded = pc.dictionary_encode(text)
+    order = pc.array_sort_indices(encoded.dictionary).to_numpy()
+    rank = np.empty(len(order) + 1, np.int32)
+    rank[order], rank[-1] = np.arange(len(order), dtype=np.int32), -1  # the extra -1: a null's code
+    codes = rank[encoded.indices.fill_null(-1).to_numpy()]
+    dtype = pd.CategoricalDtype(pd.Index(encoded.dictionary.take(order), dtype="str"))
+    return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
+
+
+def pids(pid: np.ndarray) -> pd.Series:
+    """Header pids (-1: none) as Int64, <NA> where absent or above 2**31 (as ``to_int`` reads them)."""
+    return pd.Series(pd.array(pid, dtype="Int64")).mask((pid < 0) | (pid > 2**31))
+
+
+def split_frame(raw: RawChunk, options: SourceOptions, host: bool,
+                programs: tuple[str, ...]) -> tuple[pd.DataFrame, np.ndarray]:
+    """ENVELOPE frame (pid Int64; host only if asked) of the lines of PROGRAMS that split_headers
+    splits and whose stamp is valid, and which lines of ``raw`` it split (other programs' included)."""
+    spans = split_headers(raw.lines, raw.fmt)
+    rows = np.flatnonzero(spans.parsed)
+    ts = split_stamps(spans.stamp[rows], raw.fmt, raw.mtime, options)
+    program = _slices(raw.lines, rows, spans.program[rows])
+    dated = ts.notna().to_numpy()
+    ours = pc.is_in(pc.utf8_lower(program), pa.array(programs)).fill_null(False)
+    split = np.zeros(len(raw.lines), bool)
+    split[rows[dated]] = True
+    keep = dated & ours.to_numpy(zero_copy_only=False)
+    rows = rows[keep]
+    text = pd.Series(raw.lines.take(rows), dtype="str")
+    frame = pd.DataFrame({"line": raw.line_numbers()[rows], "raw": text,
+                          "ts": ts[keep].reset_index(drop=True), "pid": pids(spans.pid[rows]),
+                          "program": pd.Series(program.filter(keep), dtype="str"),
+                          "message": _messages(raw.lines, rows, spans.message[rows])})
+    if host:
+        frame["host"] = pd.Series(_slices(raw.lines, rows, spans.host[rows]), dtype="str")
+    return frame, split
+
+
+def _slices(lines: pa.Array, rows: np.ndarray, spans: np.ndarray) -> pa.Array:
+    """The text of each (start, end) byte span of ``lines``' data buffer (spans of lines ``rows``, in
+    line order), null where start is -1. One copy in C++: the spans and the gaps between them are the
+    strings of one array over the same buffer, of which every other one is taken."""
+    absent = spans[:, 0] < 0
+    starts = np.frombuffer(lines.buffers()[1], np.int64)[lines.offset:][rows]
+    bounds = np.where(absent[:, None], starts[:, None], spans).ravel()
+    bounds = np.append(bounds, bounds[-1] if len(bounds) else 0)
+    data = lines.buffers()[2] or pa.py_buffer(b"")
+    pieces = pa.LargeStringArray.from_buffers(len(bounds) - 1, pa.py_buffer(bounds), data)
+    return pieces.take(pa.array(np.arange(0, len(bounds) - 1, 2), mask=absent))
+
+
+def _messages(lines: pa.Array, rows: np.ndarray, starts: np.ndarray) -> pd.Series:
+    """The message of each of ``rows`` (str): from its start to the end of the line, before its newline."""
+    ends = np.frombuffer(lines.buffers()[1], np.int64)[lines.offset + 1:][rows]
+    data = np.frombuffer(lines.buffers()[2] or b"", np.uint8)
+    ends = ends - (data[np.maximum(ends - 1, 0)] == ord("\n")) if len(data) else ends
+    return pd.Series(_slices(lines, rows, np.column_stack([starts, np.maximum(ends, starts)])), dtype="str")
