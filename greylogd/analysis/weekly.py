@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from greylogd.analysis import weekly_domains as domains
@@ -18,8 +19,8 @@ from greylogd.analysis import weekly_quality as quality
 from greylogd.analysis.period import Period
 from greylogd.analysis.weekly_figures import headline
 from greylogd.analysis.weekly_suggest import suggestions
-from greylogd.analysis.weekly_traffic import hourly_connections, weekday_hour
-from greylogd.analysis.weekly_tuples import classify, delay_stats
+from greylogd.analysis.weekly_traffic import hourly_connections, period_micros, utc_micros, weekday_hour
+from greylogd.analysis.weekly_tuples import classify, delay_stats, text_codes
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,24 +80,36 @@ CONNECTION_COLUMNS = ["ts", "category", "src"]
 EVENT_COLUMNS = ["ts", "kind", "ip", "duration_s", "lists"]
 
 
-def _in_period(frame: pd.DataFrame | None, period: Period, columns: list[str]) -> pd.DataFrame | None:
-    """The rows of `frame` with ts in the period, only `columns` (str or categorical text alike); no copy
-    when every row is in the period (copy-on-write shares the columns)."""
+def _in_period(frame: pd.DataFrame | None, period: Period) -> pd.DataFrame | None:
+    """The connections with ts in the period, CONNECTION_COLUMNS only, src categorical: every table
+    counts or groups by address, so the period's millions of addresses (thousands of hosts) are hashed
+    here once. No copy of ts and category when every row is in the period (copy-on-write)."""
     if frame is None:
         return None
     inside = period.contains(frame["ts"])
-    return frame[columns] if inside.all() else frame.loc[inside, columns]
+    picked = frame[CONNECTION_COLUMNS] if inside.all() else frame.loc[inside, CONNECTION_COLUMNS]
+    return picked.astype({"src": "category"})
 
 
 def _used_events(events: pd.DataFrame | None, period: Period) -> pd.DataFrame | None:
     """The period's greyd events the tables read (EVENT_COLUMNS): trap events and disconnections that
-    carried blacklist names (tarpit time). A week's log has millions of other lines; coverage and gaps
-    read the whole log's times instead of a copy."""
+    carried blacklist names (tarpit time). A week's log has tens of millions of lines: they are picked
+    by comparing codes (kind and lists are categorical), and only the picked rows' times are compared
+    with the period; coverage and gaps read the whole log's times instead of a copy."""
     if events is None:
         return None
-    used = events["kind"].eq("trapped") | (events["kind"].eq("disconnected") & events["lists"].notna()
-                                           & events["lists"].ne(""))
-    return events.loc[used & period.contains(events["ts"]), EVENT_COLUMNS]
+    kind, kinds = text_codes(events["kind"])
+    lists, names = text_codes(events["lists"])
+    rows = np.flatnonzero((kind == _code(kinds, "trapped")) | (
+        (kind == _code(kinds, "disconnected")) & (lists >= 0) & (lists != _code(names, ""))))
+    start, end = period_micros(period)
+    times = utc_micros(events["ts"])[rows]
+    return events[EVENT_COLUMNS].iloc[rows[(times >= start) & (times < end)]]
+
+
+def _code(uniques: pd.Index, value: str) -> int:
+    """The code of `value` among text_codes' uniques; -2 (no row's code) when absent."""
+    return int(uniques.get_loc(value)) if value in uniques else -2
 
 
 def _category(conns: pd.DataFrame | None, name: str) -> pd.DataFrame | None:
@@ -170,7 +183,7 @@ def _missing_notes(inputs: Inputs, period: Period) -> list[str]:
 def build_report(inputs: Inputs, period: Period, settings: WeeklySettings | None = None) -> WeeklyReport:
     """Compute every figure and table of the report for `period` (see module docstring)."""
     settings = settings or WeeklySettings()
-    conns = _in_period(inputs.connections, period, CONNECTION_COLUMNS)
+    conns = _in_period(inputs.connections, period)
     events = _used_events(inputs.greyd_events, period)
     classified = None if inputs.tuples is None else classify(inputs.tuples, period, settings.grey_expiry_s)
     report = WeeklyReport(period, settings, headline(inputs.connections, inputs.tuples, period,

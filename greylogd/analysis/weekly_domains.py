@@ -13,6 +13,7 @@ import pandas as pd
 from greylogd.analysis.weekly_tuples import PERCENTILES, distinct_per_group, text_codes
 
 INT64_MIN = np.iinfo(np.int64).min
+DENSE_PAIRS = 1 << 26  # pool rotation: (from, to) pairs numbered without hashing up to this many
 
 
 def _ranked(table: pd.DataFrame, by: str) -> pd.DataFrame:
@@ -115,15 +116,32 @@ def _rotating(pair: np.ndarray, ip: np.ndarray, first: np.ndarray, abandoned: np
     return np.bincount(pair, weights=hit, minlength=n)[pair] > 0
 
 
+def _several(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Per group (codes 0 .. n - 1): whether its rows hold more than one distinct value (codes >= 0).
+
+    No hashing, no sort: each group keeps the value of one of its rows (whichever write lands last), and
+    a group has several values exactly when some row's value differs from the kept one."""
+    kept = np.empty(n, dtype=values.dtype)
+    kept[groups] = values
+    several = np.zeros(n, dtype=bool)
+    several[groups[kept[groups] != values]] = True
+    return several
+
+
 def _pairs_of_many_ips(classified: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(rows, pair codes) of the tuples whose (from, to) pair was seen from more than one IP; pair codes
-    are dense over those rows. A tuple missing ip, from or to belongs to no pair."""
+    are dense over those rows. A tuple missing ip, from or to belongs to no pair.
+
+    A pair is first numbered from its sender's and recipient's codes, which needs no hashing while
+    senders x recipients stays under DENSE_PAIRS (4 bytes each); beyond, the pairs are hashed.
+    """
     sender, receiver, ip = (text_codes(classified[c])[0] for c in ("from", "to", "ip"))
     rows = np.flatnonzero((sender >= 0) & (receiver >= 0) & (ip >= 0))
-    pair = pd.factorize(sender[rows].astype(np.int64) * (int(receiver.max()) + 1) + receiver[rows])[0]
-    spread = distinct_per_group(pair, ip[rows], int(pair.max()) + 1 if len(pair) else 0)
-    rows = rows[spread[pair] > 1]
-    return rows, pd.factorize(pair[spread[pair] > 1])[0]
+    pair = sender[rows].astype(np.int64) * (int(receiver.max(initial=0)) + 1) + receiver[rows]
+    if len(pair) and pair.max() >= DENSE_PAIRS:
+        pair = pd.factorize(pair)[0]
+    many = _several(pair, ip[rows], int(pair.max(initial=-1)) + 1)[pair]
+    return rows[many], pd.factorize(pair[many])[0]
 
 
 def _count_matching(pairs: pd.DataFrame, other: object, measure: object) -> pd.Series:

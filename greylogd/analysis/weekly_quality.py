@@ -13,7 +13,7 @@ import pandas as pd
 
 from greylogd.analysis import frames
 from greylogd.analysis.period import Period
-from greylogd.analysis.weekly_traffic import utc_micros
+from greylogd.analysis.weekly_traffic import period_micros, utc_micros
 
 COVERAGE_COLUMNS = ["source", "rows", "first", "last", "coverage"]
 GAP_COLUMNS = ["source", "gap_start", "gap_end", "hours"]
@@ -46,7 +46,7 @@ def gaps(timelines: Sequence[tuple[str, pd.Series]], period: Period, min_hours: 
     A log has millions of lines: its times are read in place as int64 microseconds, copied only when
     they are out of order, compared a block at a time, and only the few gaps found become Timestamps.
     """
-    start, end = utc_micros(pd.Series([period.start, period.end]))
+    start, end = period_micros(period)
     shortest = min_hours * 3.6e9
     found = []
     for name, ts in timelines:

@@ -25,6 +25,12 @@ def utc_micros(ts: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     return (index if index.unit == "us" else index.as_unit("us")).asi8
 
 
+def period_micros(period: Period) -> tuple[int, int]:
+    """The period's [start, end) as int64 microseconds since the epoch (UTC)."""
+    start, end = utc_micros(pd.DatetimeIndex([period.start, period.end]))
+    return int(start), int(end)
+
+
 def _hours(period: Period) -> pd.DatetimeIndex:
     """The local hour starts of the period (tz-aware, name `hour`)."""
     return pd.date_range(period.start, period.end, freq="h", inclusive="left", name="hour")
@@ -35,7 +41,7 @@ def _hour_of(ts: pd.Series, hours: pd.DatetimeIndex, period: Period) -> np.ndarr
     a time in a repeated (DST fall-back) local hour is the one it really falls in."""
     micros = utc_micros(ts)
     found = np.searchsorted(utc_micros(hours), micros, side="right") - 1
-    found[micros >= utc_micros(pd.DatetimeIndex([period.end]))[0]] = -1  # before the start: already -1
+    found[micros >= period_micros(period)[1]] = -1  # before the start: already -1
     return found
 
 
