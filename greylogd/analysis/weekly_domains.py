@@ -159,7 +159,7 @@ def pool_rotation(classified: pd.DataFrame) -> pd.DataFrame:
     tuples), promoted_after (rotated pairs that were eventually promoted from some IP).
     """
     rows, pair = _pairs_of_many_ips(classified)
-    multi = classified.iloc[rows]
+    multi = classified[["domain", "ip", "net", "first", "status"]].iloc[rows]
     hit = _rotating(pair, text_codes(multi["ip"])[0], multi["first"].to_numpy("datetime64[us]").view("int64"),
                     multi["status"].eq("abandoned").to_numpy(bool))
     rotated = multi.loc[hit, ["domain", "ip", "net", "status"]].assign(

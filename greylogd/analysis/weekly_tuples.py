@@ -55,7 +55,8 @@ def _net_one(ip: str) -> str:
 
 def text_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """(codes, uniques) of a text column, categorical or not: uniques[codes] is the column as str; a
-    missing value has code -1. codes are int32 (4 bytes a row, not a string).
+    missing value has code -1. codes are a signed integer array, read-only: a categorical's own codes
+    (1 to 4 bytes a row), not copied.
 
     Why: hashing millions of strings is the costly step of every per-value computation and of grouping
     by text, so it is done once per column; a categorical column already has its codes and costs nothing.
@@ -64,7 +65,9 @@ def text_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
         codes, uniques = values.cat.codes.to_numpy(), values.cat.categories
     else:
         codes, uniques = pd.factorize(values)
-    return codes.astype(np.int32), pd.Index(uniques, dtype="str")
+    codes = codes.view()
+    codes.flags.writeable = False
+    return codes, pd.Index(uniques, dtype="str")
 
 
 def distinct_per_group(groups: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
@@ -95,7 +98,7 @@ def _per_value(values: pd.Series, compute: Callable[[pd.Series], pd.Series]) -> 
     codes, uniques = text_codes(values)
     if (missing := codes < 0).any():
         uniques = uniques.append(pd.Index([""], dtype="str"))
-        codes[missing] = len(uniques) - 1
+        codes = np.where(missing, len(uniques) - 1, codes.astype(np.int64))
     out_codes, categories = pd.factorize(compute(pd.Series(uniques, dtype="str")), sort=True)
     return pd.Series(pd.Categorical.from_codes(out_codes.astype(np.int32)[codes], categories),
                      index=values.index)
