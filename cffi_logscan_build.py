@@ -19,6 +19,7 @@ CDEF = """
 #define LS_DMESG ...
 #define LS_KMSG ...
 #define LS_FIELDS ...
+#define LS_CODED ...
 #define LS_BAD_ADDRESS ...
 #define LS_BAD_PORT ...
 
@@ -27,15 +28,21 @@ typedef struct {
     int64_t *stamp;
     int32_t *spt, *dpt;
     int8_t *ip_version;
-    int8_t *reason;
+    int32_t *code[4];
+    int32_t *slots[4];
+    int64_t mask;
+    int32_t distinct[4];
     char *arena[6];
     int64_t capacity[6];
     int64_t *offsets[6];
-    int64_t rows, next;
+    int64_t *bad_line, *bad_stamp;
+    int8_t *bad_reason;
+    int64_t rows, bad, next;
     int full;
 } ls_out;
 
-int64_t ls_line_ends(const char *data, int64_t size, int64_t *ends);
+int64_t ls_count_lines(const char *data, int64_t size, int *ascii);
+void ls_line_ends(const char *data, int64_t size, int64_t *ends);
 void ls_headers(const char *data, const int64_t *offsets, int64_t n, int fmt, int8_t *status, int64_t *stamp,
                 int64_t *spans, int64_t *pid);
 int ls_scan(const char *data, const int64_t *offsets, int64_t n, int fmt, int8_t *status, ls_out *out);

@@ -28,10 +28,9 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
-from greylogd.analysis import frames, logscan
-from greylogd.analysis.headers import SourceOptions, arrow_strings
+from greylogd.analysis import frames
+from greylogd.analysis.headers import SourceOptions
 from greylogd.analysis.kernlog_lines import (
     DEFER_LINES,
     LOG_MARK,
@@ -40,10 +39,10 @@ from greylogd.analysis.kernlog_lines import (
     parse_chunk,
     parse_raw,
 )
-from greylogd.analysis.sources import CHUNK_BYTES, chunk_envelopes, joined, lines_chunk, map_chunks
+from greylogd.analysis.kernlog_order import in_time_order, time_sorted
+from greylogd.analysis.sources import CHUNK_BYTES, RawChunk, chunk_envelopes, joined, lines_chunk, map_chunks
 
 __all__ = ["KernlogResult", "iter_kernlog", "normalise_addresses", "parse_kernlog", "read_kernlog"]
-_SAME_LINE = ["ts", "host", "prefix", "src", "spt", "dpt", "dst"]  # what makes two rows the same line
 
 
 @dataclass
@@ -76,8 +75,7 @@ def read_kernlog(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
     Raises InputError (one line naming the input) for a missing or unreadable input.
     """
     options = replace(options or SourceOptions(), **({"tz": tz} if tz is not None else {}))
-    parse = partial(parse_raw, options=options, categories=categories, defer=True)
-    parts = map_chunks(parse, paths, chunk_bytes, progress)
+    parts = map_chunks(partial(_parse, options=options, categories=categories), paths, chunk_bytes, progress)
     return _combine(list(_with_left(parts, options, categories)))
 
 
@@ -91,7 +89,7 @@ def iter_kernlog(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
     come in that later part). Rows are sorted and deduplicated *within a part only*: a line logged to
     both kern.log and syslog is in two parts; lines/skipped/duplicates add up over the parts."""
     options = replace(options or SourceOptions(), **({"tz": tz} if tz is not None else {}))
-    parse = partial(parse_raw, options=options, categories=categories, defer=True)
+    parse = partial(_parse, options=options, categories=categories)
     for part in _with_left(map_chunks(parse, paths, chunk_bytes, progress), options, categories):
         yield _combine([part])
 
@@ -100,6 +98,12 @@ def parse_kernlog(lines: Iterable[str], *, source: str = "<lines>", options: Sou
                   categories: Mapping[str, str] | None = None) -> KernlogResult:
     """``read_kernlog`` for lines in memory (format sniffed from the first; times as SourceOptions)."""
     return _combine([parse_raw(lines_chunk(lines, source), options or SourceOptions(), categories)])
+
+
+def _parse(raw: RawChunk, options: SourceOptions, categories: Mapping[str, str] | None) -> Parsed:
+    """One chunk in a worker thread: parsed (its leftovers deferred) and sorted by time, which spares
+    the final ordering most of its work."""
+    return time_sorted(parse_raw(raw, options, categories, defer=True))
 
 
 def _with_left(parts: Iterable[Parsed], options: SourceOptions,
@@ -127,71 +131,20 @@ def _parse_left(waiting: list, options: SourceOptions, categories: Mapping[str, 
 
 
 def _input_order(parts: list[Parsed], lines: Callable[[Parsed], np.ndarray]) -> np.ndarray | None:
-    """Where each row goes to be in input order (input, then line number), or None when the rows
-    already are (usually: the batched Python path rarely finds connections)."""
+    """Where each bad line goes to be in input order (input, then line number), or None when they
+    already are (usually: the batched Python path rarely finds any)."""
     keys = [(np.int64(p.input) << 40) + lines(p) for p in parts]
     key = np.concatenate(keys) if keys else np.zeros(0, np.int64)
     return None if np.all(key[1:] >= key[:-1]) else np.argsort(key, kind="stable")
 
 
-def _unique_in_time_order(connections: pd.DataFrame) -> np.ndarray:
-    """Positions of the rows to keep, sorted by ts (stable): a row equal in _SAME_LINE to an earlier
-    one is dropped. Only rows that tie in time with another (and whose ts/ports hash collides) are
-    compared in full."""
-    ts = pd.DatetimeIndex(connections["ts"]).asi8
-    order = np.argsort(ts, kind="stable")
-    same, tie = ts[order[1:]] == ts[order[:-1]], np.zeros(len(order), bool)
-    tie[1:] |= same
-    tie[:-1] |= same
-    tied = np.sort(order[tie])
-    ports = [connections[name].to_numpy(np.int64, na_value=-1)[tied].astype(np.uint64)
-             for name in ("spt", "dpt")]
-    key = ts[tied].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) ^ ports[0] << np.uint64(20) ^ ports[1]
-    maybe = tied[pd.Series(key).duplicated(keep=False).to_numpy()]
-    duplicated = np.zeros(len(order), bool)
-    duplicated[maybe] = connections.iloc[maybe].duplicated(_SAME_LINE).to_numpy()
-    return order[~duplicated[order]]
-
-
-def _take(column: pd.Series, order: np.ndarray) -> pd.Series:
-    """column[order]; text is made one contiguous array first (taking from the chunks' many arrays
-    costs three times as much)."""
-    if column.dtype == frames.STR:
-        column = pd.Series(arrow_strings(column), dtype=frames.STR)
-    return column.take(order).reset_index(drop=True)
-
-
-def _tidy(column: pd.Series) -> pd.Series:
-    """A categorical column as astype("category") of its values would make it: unused categories
-    dropped, the rest sorted. The parts' categories are (logscan.compact, astype("category")) and so
-    is their union (frames.concat): only dropping rows can leave one unused."""
-    codes, labels = np.asarray(column.cat.codes, np.int64), column.cat.categories.to_numpy(object)
-    used = np.bincount(codes[codes >= 0], minlength=len(labels))
-    if used.all() and all(labels[:-1] < labels[1:]):
-        return column
-    return pd.Series(logscan.compact(codes, labels), index=column.index, name=column.name)
-
-
 def _combine(parts: list[Parsed]) -> KernlogResult:
-    """One result from per-chunk parts: concatenated, deduplicated, sorted by time (stable). Peak memory
-    is the result plus one column: the parts are dropped after the concatenation, and the reordering
-    (skipped when there is nothing to drop or move) is done a column at a time."""
+    """One result from per-chunk parts: bad lines in input order, connections deduplicated and sorted
+    by time (kernlog_order). Peak memory is about the result plus one column."""
     lines, skipped = sum(p.lines for p in parts), sum(p.skipped for p in parts)
     bad = pd.concat([frames.empty(frames.BAD_LINES), *(p.bad for p in parts)], ignore_index=True)
     bad_order = _input_order(parts, lambda p: p.bad["line"].to_numpy(np.int64))
     bad = bad if bad_order is None else bad.take(bad_order)
-    found = [p.connections for p in parts if len(p.connections)]
-    connections = frames.concat(found) if found else frames.empty(frames.CONNECTIONS)
-    rows, arrival = len(connections), _input_order(parts, lambda p: p.line)
-    del found
-    parts.clear()
-    pa.default_memory_pool().release_unused()  # the chunks' arrow buffers, before the copies below
-    if arrival is not None:
-        connections = connections.take(arrival)
-    order = _unique_in_time_order(connections)
-    if len(order) < rows or np.any(order[1:] < order[:-1]):
-        connections = pd.DataFrame({name: _take(connections.pop(name), order) for name in list(connections)})
-    for name in connections.select_dtypes("category") if len(order) < rows else ():
-        connections[name] = _tidy(connections[name])  # a dropped duplicate may leave a value unused
+    connections, duplicates = in_time_order(parts)
     return KernlogResult(connections.reset_index(drop=True), frames.typed(bad, frames.BAD_LINES), lines,
-                         skipped, rows - len(order))
+                         skipped, duplicates)

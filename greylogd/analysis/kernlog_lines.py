@@ -67,15 +67,17 @@ def parse_raw(raw: RawChunk, options: SourceOptions, categories: Mapping[str, st
     if raw.fmt not in logscan.FORMATS or raw.lines.null_count:
         return replace(parse_chunk(chunk_envelopes(raw, options, LOG_MARK), categories), input=raw.input)
     found = logscan.scan(raw.lines, raw.fmt)
-    ts = split_stamps(found.stamp, raw.fmt, raw.mtime, options)
-    late = ts.isna().to_numpy()  # the stamp rules rejected it (e.g. Feb 30): the Python path says why
-    found.status[found.line[late]] = logscan.FALLBACK
+    stamps = split_stamps(np.concatenate([found.stamp, found.bad_stamp]), raw.fmt, raw.mtime, options)
+    late = stamps.isna().to_numpy()  # the stamp rules rejected it (e.g. Feb 30): the Python path says why
+    found.status[np.concatenate([found.line, found.bad_line])[late]] = logscan.FALLBACK
+    late, bad_late = late[:len(found.line)], late[len(found.line):]
     host = None if raw.fmt in ("rfc3164", "rfc3339") else options.host or socket.gethostname()
-    good, bad = ~late & (found.reason == 0), ~late & (found.reason != 0)
-    rows = None if good.all() else np.flatnonzero(good)
+    rows = np.flatnonzero(~late) if late.any() else None
+    ts = stamps.iloc[:len(found.line)]
     connections = logscan.connections(found, ts if rows is None else ts.iloc[rows], host, categories, rows)
     numbers, left = raw.line_numbers(), found.status == logscan.FALLBACK
-    part = Parsed(raw.source, connections, numbers[found.line[good]], _scanned_bad(raw, found, bad),
+    part = Parsed(raw.source, connections, numbers[found.line if rows is None else found.line[rows]],
+                  _scanned_bad(raw, found.bad_line[~bad_late], found.bad_reason[~bad_late]),
                   len(raw.lines) - int(np.count_nonzero(left)),
                   int(np.count_nonzero(found.status == logscan.SKIP)), subset(raw, left), raw.input)
     if defer and len(part.left.lines) < DEFER_LINES:
@@ -84,12 +86,11 @@ def parse_raw(raw: RawChunk, options: SourceOptions, categories: Mapping[str, st
     return merge(replace(part, left=None), rest)
 
 
-def _scanned_bad(raw: RawChunk, found: logscan.Scan, bad: np.ndarray) -> pd.DataFrame:
-    """bad_lines rows of the scanner's bad rows (where ``bad``), with _reasons' words for them."""
-    index = found.line[bad]
+def _scanned_bad(raw: RawChunk, index: np.ndarray, reason: np.ndarray) -> pd.DataFrame:
+    """bad_lines rows of the lines at ``index`` the scanner named bad, with _reasons' words for them."""
     frame = pd.DataFrame({"line": raw.line_numbers()[index],
                           "raw": pd.Series(raw.lines.take(index), dtype="str")})
-    reasons = pd.Series(np.array(["", INVALID_ADDRESS, INVALID_PORT])[found.reason[bad]], dtype="str")
+    reasons = pd.Series(np.array(["", INVALID_ADDRESS, INVALID_PORT])[reason], dtype="str")
     return bad_lines(raw.source, frame, reasons)
 
 

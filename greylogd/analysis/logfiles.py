@@ -1,7 +1,7 @@
 """Log files as byte streams and line arrays: plain, gzipped, stdin, rotated sets (oldest first).
 
 ``read_lines`` reads each chunk straight into its own buffer and wraps it as a pyarrow large_string
-array without copying; line boundaries are found by the C scanner's memchr loop (logscan.line_offsets).
+array without copying; line boundaries are found by the C scanner (logscan.line_offsets).
 """
 
 from __future__ import annotations
@@ -126,11 +126,12 @@ def _after_last_newline(buffer: np.ndarray, start: int, size: int) -> int:
 
 
 def _line_array(data: np.ndarray) -> pa.Array:
-    """Newline-terminated ``data`` (uint8) as a large_string array, one element per line, zero-copy."""
-    offsets = line_offsets(data)
+    """Newline-terminated ``data`` (uint8) as a large_string array, one element per line, zero-copy;
+    invalid UTF-8 replaced (checked only when a byte is not ASCII)."""
+    offsets, ascii = line_offsets(data)
     array = pa.LargeStringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(data))
     try:
-        array.validate(full=True)
+        array.validate(full=not ascii)
     except pa.ArrowInvalid:
         fixed = data.tobytes().decode("utf-8", "replace").encode("utf-8")
         return _line_array(np.frombuffer(fixed, np.uint8))

@@ -21,6 +21,7 @@
 #define LS_SKIP 1
 #define LS_FALLBACK 2
 #define LS_FIELDS 6 /* host, prefix, in_if, proto, src, dst */
+#define LS_CODED 4  /* the first LS_CODED fields are dictionary-encoded: few distinct values */
 #define LS_BAD_ADDRESS 1 /* row reasons (0: a connection), as kernlog_lines._reasons names them */
 #define LS_BAD_PORT 2
 
@@ -29,11 +30,16 @@ typedef struct {
     int64_t *stamp;  /* RFC 3339: epoch us; RFC 3164: MMDDhhmmss as printed; dmesg/kmsg: uptime us */
     int32_t *spt, *dpt; /* -1: none */
     int8_t *ip_version;
-    int8_t *reason;  /* 0, LS_BAD_ADDRESS or LS_BAD_PORT */
-    char *arena[LS_FIELDS];
+    int32_t *code[LS_CODED];     /* host, prefix, in_if, proto: row -> index of its value among the distinct */
+    int32_t *slots[LS_CODED];    /* hash tables of the distinct values: mask + 1 entries, -1 (empty) at first */
+    int64_t mask;                /* a power of two minus one, at least twice the lines: never full */
+    int32_t distinct[LS_CODED];  /* distinct values so far (0 on the first call) */
+    char *arena[LS_FIELDS];      /* fields < LS_CODED: the distinct values; src, dst: one per row */
     int64_t capacity[LS_FIELDS];
-    int64_t *offsets[LS_FIELDS]; /* rows + 1 entries each, offsets[f][0] set by the caller */
-    int64_t rows, next;          /* rows written, next line to scan: 0 and 0 on the first call */
+    int64_t *offsets[LS_FIELDS]; /* distinct + 1 (coded) or rows + 1 entries, offsets[f][0] set by the caller */
+    int64_t *bad_line, *bad_stamp; /* bad lines the scanner can name (one per line at most) */
+    int8_t *bad_reason;            /* LS_BAD_ADDRESS or LS_BAD_PORT */
+    int64_t rows, bad, next;     /* rows and bad lines written, next line to scan: 0, 0, 0 on the first call */
     int full;                    /* the field whose arena was full when ls_scan returned 0 */
 } ls_out;
 
@@ -164,25 +170,66 @@ static int scan_line(const char *s, const char *end, int fmt, const marks *k, ro
     if (src < 0 || dst < 0) r->reason = LS_BAD_ADDRESS;
     else if (!src || !dst) return 0;
     else r->reason = fields == LS_BAD_PORT + 1 ? LS_BAD_PORT : 0;
-    if (r->reason) {
-        for (int f = 0; f < LS_FIELDS; f++) r->field[f].end = r->field[f].p;
-        r->ip_version = 0;
-        return 1;
-    }
+    if (r->reason) return 1;
     r->ip_version = (int8_t)v4;
     r->field[4].p = r->addr[0], r->field[4].end = r->addr[0] + r->addr_len[0];
     r->field[5].p = r->addr[1], r->field[5].end = r->addr[1] + r->addr_len[1];
     return 1;
 }
 
-/* append row k's strings; 0 (nothing appended, out->full set) when one does not fit */
-static int emit(ls_out *out, int64_t k, const row *r) {
-    for (int f = 0; f < LS_FIELDS; f++)
+/* 8 bytes at a time (multiply and fold): the coded fields are short, and a chunk has few distinct values */
+static uint64_t hash(span v) {
+    uint64_t h = (uint64_t)(v.end - v.p) * 0x9E3779B97F4A7C15ULL, w;
+    const char *p = v.p;
+    for (; v.end - p >= 8; p += 8) {
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
+        h ^= h >> 32;
+    }
+    w = 0;
+    memcpy(&w, p, v.end - p);
+    h = (h ^ w) * 0xC4CEB9FE1A85EC53ULL;
+    return h ^ (h >> 29);
+}
+
+static int same(const ls_out *out, int f, int32_t code, span v) {
+    int64_t start = out->offsets[f][code], n = v.end - v.p;
+    return out->offsets[f][code + 1] - start == n && memcmp(out->arena[f] + start, v.p, n) == 0;
+}
+
+/* the code of v in dictionary f, added when new; the previous row's value is tried first (log lines
+ * mostly repeat host, interface and protocol). -1 when a new value does not fit the arena. */
+static int32_t code(ls_out *out, int f, span v) {
+    if (out->rows && same(out, f, out->code[f][out->rows - 1], v)) return out->code[f][out->rows - 1];
+    int64_t slot = (int64_t)(hash(v) & (uint64_t)out->mask);
+    for (; out->slots[f][slot] >= 0; slot = (slot + 1) & out->mask)
+        if (same(out, f, out->slots[f][slot], v)) return out->slots[f][slot];
+    int32_t k = out->distinct[f];
+    int64_t n = v.end - v.p;
+    if (out->offsets[f][k] + n > out->capacity[f]) return -1;
+    memcpy(out->arena[f] + out->offsets[f][k], v.p, n);
+    out->offsets[f][k + 1] = out->offsets[f][k] + n;
+    out->distinct[f]++;
+    return out->slots[f][slot] = k;
+}
+
+/* append row r; 0 (out->full set; values already coded stay in their dictionaries, harmless) when a
+ * string does not fit */
+static int emit(ls_out *out, const row *r) {
+    int64_t k = out->rows;
+    int32_t codes[LS_CODED];
+    for (int f = LS_CODED; f < LS_FIELDS; f++)
         if (out->offsets[f][k] + (r->field[f].end - r->field[f].p) > out->capacity[f]) {
             out->full = f;
             return 0;
         }
-    for (int f = 0; f < LS_FIELDS; f++) {
+    for (int f = 0; f < LS_CODED; f++)
+        if ((codes[f] = code(out, f, r->field[f])) < 0) {
+            out->full = f;
+            return 0;
+        }
+    for (int f = 0; f < LS_CODED; f++) out->code[f][k] = codes[f];
+    for (int f = LS_CODED; f < LS_FIELDS; f++) {
         int64_t n = r->field[f].end - r->field[f].p;
         memcpy(out->arena[f] + out->offsets[f][k], r->field[f].p, n);
         out->offsets[f][k + 1] = out->offsets[f][k] + n;
@@ -191,13 +238,14 @@ static int emit(ls_out *out, int64_t k, const row *r) {
     out->spt[k] = r->spt;
     out->dpt[k] = r->dpt;
     out->ip_version[k] = r->ip_version;
-    out->reason[k] = r->reason;
+    out->rows++;
     return 1;
 }
 
 /* Scan lines out->next .. n-1; 1 when done, 0 when arena out->full could not take the row of line
  * out->next: the caller grows it (each field of a row is at most as long as its line, so an arena of
- * the data's size always does) and calls again. */
+ * the data's size always does) and calls again. A connection is a row; a line the scanner can name as
+ * bad (an invalid address or port) is a bad line instead. */
 int ls_scan(const char *data, const int64_t *offsets, int64_t n, int fmt, int8_t *status, ls_out *out) {
     for (int64_t i = out->next; i < n; i++) {
         const char *s = data + offsets[i], *end = data + offsets[i + 1];
@@ -209,9 +257,13 @@ int ls_scan(const char *data, const int64_t *offsets, int64_t n, int fmt, int8_t
             status[i] = LS_SKIP;
         } else if (!scan_line(s, end, fmt, &k, &r)) {
             status[i] = LS_FALLBACK;
-        } else if (emit(out, out->rows, &r)) {
+        } else if (r.reason) {
             status[i] = LS_GOOD;
-            out->line[out->rows++] = i;
+            out->bad_line[out->bad] = i, out->bad_stamp[out->bad] = r.stamp;
+            out->bad_reason[out->bad++] = r.reason;
+        } else if (emit(out, &r)) {
+            status[i] = LS_GOOD;
+            out->line[out->rows - 1] = i;
         } else {
             out->next = i;
             return 0;
@@ -221,18 +273,52 @@ int ls_scan(const char *data, const int64_t *offsets, int64_t n, int fmt, int8_t
     return 1;
 }
 
-/* line starts of newline-terminated data: ends[0] = 0, ends[k + 1] = one past the k-th "\n"; returns the
- * number of lines. With ends NULL only counts (so the caller can size the array exactly). */
-int64_t ls_line_ends(const char *data, int64_t size, int64_t *ends) {
-    int64_t lines = 0;
-    const char *p = data, *end = data + size;
-    if (ends) ends[0] = 0;
-    while (p < end && (p = memchr(p, '\n', end - p)) != NULL) {
-        p++;
-        lines++;
-        if (ends) ends[lines] = p - data;
+/* Newlines in data[0:size], and in *ascii whether no byte has its high bit set (then the data is valid
+ * UTF-8 without checking). SSE2 (every x86-64) takes 16 bytes at a time, the plain loop the rest. */
+int64_t ls_count_lines(const char *data, int64_t size, int *ascii) {
+    int64_t lines = 0, i = 0;
+    unsigned high = 0;
+#ifdef __SSE2__
+    const __m128i newline = _mm_set1_epi8('\n'), zero = _mm_setzero_si128();
+    __m128i any = zero;
+    while (size - i >= 16) { /* per-byte counters (0 - matches) for up to 255 blocks, then summed */
+        __m128i counts = zero;
+        for (int k = 0; k < 255 && size - i >= 16; k++, i += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(data + i));
+            any = _mm_or_si128(any, v);
+            counts = _mm_sub_epi8(counts, _mm_cmpeq_epi8(v, newline));
+        }
+        __m128i sums = _mm_sad_epu8(counts, zero);
+        lines += _mm_cvtsi128_si64(sums) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(sums, sums));
     }
+    high = (unsigned)_mm_movemask_epi8(any);
+#endif
+    for (; i < size; i++) {
+        lines += data[i] == '\n';
+        high |= (unsigned char)data[i] >> 7;
+    }
+    *ascii = !high;
     return lines;
+}
+
+/* line starts of newline-terminated data: ends[0] = 0, ends[k + 1] = one past the k-th "\n"; ends has
+ * room for ls_count_lines() + 1 entries. */
+void ls_line_ends(const char *data, int64_t size, int64_t *ends) {
+    int64_t lines = 0, i = 0;
+    ends[0] = 0;
+#ifdef __SSE2__
+    const __m128i newline = _mm_set1_epi8('\n');
+    for (; size - i >= 64; i += 64) { /* a 64-bit mask of newlines per 64 bytes */
+        uint64_t bits = 0;
+        for (int k = 0; k < 4; k++) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(data + i + 16 * k));
+            bits |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, newline)) << (16 * k);
+        }
+        for (; bits; bits &= bits - 1) ends[++lines] = i + __builtin_ctzll(bits) + 1;
+    }
+#endif
+    for (; i < size; i++)
+        if (data[i] == '\n') ends[++lines] = i + 1;
 }
 
 /* The syslog header of each line as headers.HEADERS[fmt] splits it (rfc3339, rfc3164, dmesg, kmsg):

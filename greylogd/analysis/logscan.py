@@ -8,18 +8,17 @@ quads and hex-and-colons IPv6 addresses that are not IPv4-mapped); every other l
 the Python path, which decides what is bad and why. Strings are copied into one arena per field and
 wrapped zero-copy as pyarrow large_string arrays. ``connections`` makes frames.CONNECTIONS rows of
 them (``categorise``, ``compact``: categoricals without hashing every value). ``line_offsets`` splits a
-buffer into lines (memchr) for logfiles.read_lines.
+buffer into lines for logfiles.read_lines.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from greylogd._logscan import ffi, lib
 from greylogd.analysis import frames
@@ -33,14 +32,15 @@ _GUESS = 24  # bytes a row an arena starts with (typical fields are shorter; a f
 
 @dataclass
 class Scan:
-    """What the scanner made of one chunk of n lines (rows: the GOOD lines, in line order).
+    """What the scanner made of one chunk of n lines (rows: the connections, in line order).
 
-    status: int8 per line. line: int64 per row, index of its line in the chunk. stamp: int64 per row,
-    by format: rfc3339 Unix microseconds (UTC); rfc3164 the printed digits as MMDDhhmmss (month 1-12,
-    not validated beyond the pattern); dmesg/kmsg microseconds of uptime. spt/dpt: int32, -1 when the
-    line has none. ip_version: int8 (of src). reason: int8, 0 for a connection, else BAD_ADDRESS or
-    BAD_PORT (the row's strings are then empty). host (empty for dmesg/kmsg), prefix (trimmed), in_if,
-    proto, src, dst (ipaddress compressed form): large_string arrays.
+    status: int8 per line (GOOD for a row and for a bad line the scanner names). line: int64 per row,
+    index of its line in the chunk. stamp: int64 per row, by format: rfc3339 Unix microseconds (UTC);
+    rfc3164 the printed digits as MMDDhhmmss (month 1-12, not validated beyond the pattern); dmesg/kmsg
+    microseconds of uptime. spt/dpt: int32, -1 when the line has none. ip_version: int8 (of src).
+    host (empty for dmesg/kmsg), prefix (trimmed), in_if, proto: categoricals (only the values used,
+    sorted); src, dst (ipaddress compressed form): large_string arrays. bad_line, bad_stamp,
+    bad_reason: the lines the scanner names as bad (BAD_ADDRESS or BAD_PORT), with their stamps.
     """
 
     status: np.ndarray
@@ -49,21 +49,24 @@ class Scan:
     spt: np.ndarray
     dpt: np.ndarray
     ip_version: np.ndarray
-    reason: np.ndarray
-    host: pa.Array
-    prefix: pa.Array
-    in_if: pa.Array
-    proto: pa.Array
+    host: pd.Categorical
+    prefix: pd.Categorical
+    in_if: pd.Categorical
+    proto: pd.Categorical
     src: pa.Array
     dst: pa.Array
+    bad_line: np.ndarray
+    bad_stamp: np.ndarray
+    bad_reason: np.ndarray
 
 
-def line_offsets(data: np.ndarray) -> np.ndarray:
-    """int64 offsets (n + 1, from 0) of the n newline-terminated lines of the uint8 array ``data``."""
-    pointer = ffi.from_buffer("char[]", data)
-    offsets = np.empty(lib.ls_line_ends(pointer, len(data), ffi.NULL) + 1, np.int64)
+def line_offsets(data: np.ndarray) -> tuple[np.ndarray, bool]:
+    """int64 offsets (n + 1, from 0) of the n newline-terminated lines of the uint8 array ``data``, and
+    whether ``data`` is all ASCII (so valid UTF-8 without a check)."""
+    pointer, ascii = ffi.from_buffer("char[]", data), ffi.new("int *")
+    offsets = np.empty(lib.ls_count_lines(pointer, len(data), ascii) + 1, np.int64)
     lib.ls_line_ends(pointer, len(data), ffi.from_buffer("int64_t[]", offsets))
-    return offsets
+    return offsets, bool(ascii[0])
 
 
 def scan(lines: pa.Array, fmt: str) -> Scan:
@@ -72,33 +75,74 @@ def scan(lines: pa.Array, fmt: str) -> Scan:
     n = len(lines)
     offsets = np.frombuffer(lines.buffers()[1], np.int64)[lines.offset:lines.offset + n + 1]
     data = lines.buffers()[2]
-    size = int(offsets[-1] - offsets[0]) + 64  # no field of a row is longer than its line
-    status = np.empty(n, np.int8)
-    columns = {"line": np.empty(n, np.int64), "stamp": np.empty(n, np.int64), "spt": np.empty(n, np.int32),
-               "dpt": np.empty(n, np.int32), "ip_version": np.empty(n, np.int8),
-               "reason": np.empty(n, np.int8)}
-    arenas = [np.empty(min(size, _GUESS * n + 64), np.uint8) for _ in FIELDS]
-    ends = [np.empty(n + 1, np.int64) for _ in FIELDS]  # the C code writes [1:] as it goes
-    out = ffi.new("ls_out *")
-    for name, array in columns.items():
-        setattr(out, name, ffi.from_buffer(ffi.typeof(getattr(out, name)), array))
-    for k, end in enumerate(ends):
-        end[0] = 0
-        out.offsets[k] = ffi.from_buffer("int64_t[]", end)
-        _place(out, k, arenas[k])
+    out, arrays = _outputs(n, int(offsets[-1] - offsets[0]) + 64)  # no field is longer than its line
     pointers = (ffi.from_buffer("char[]", data) if data is not None else ffi.NULL,
-                ffi.from_buffer("int64_t[]", offsets), n, FORMATS[fmt], ffi.from_buffer("int8_t[]", status))
+                ffi.from_buffer("int64_t[]", offsets), n, FORMATS[fmt],
+                ffi.from_buffer("int8_t[]", arrays.status))
     while not lib.ls_scan(*pointers, out):  # an arena was full: double it (``size`` always fits)
-        k, used = out.full, int(ends[out.full][out.rows])
-        grown = np.empty(min(size, 2 * len(arenas[k])), np.uint8)
-        grown[:used] = arenas[k][:used]
-        arenas[k] = grown
+        k = out.full
+        used = int(arrays.ends[k][out.distinct[k] if k < lib.LS_CODED else out.rows])
+        grown = np.empty(min(arrays.size, 2 * len(arrays.arenas[k])), np.uint8)
+        grown[:used] = arrays.arenas[k][:used]
+        arrays.arenas[k] = grown
         _place(out, k, grown)
-    rows = out.rows
-    strings = [pa.LargeStringArray.from_buffers(rows, pa.py_buffer(end[:rows + 1]),
-                                                pa.py_buffer(arena[:end[rows]]))
-               for arena, end in zip(arenas, ends, strict=True)]
-    return Scan(status, *(array[:rows] for array in columns.values()), *strings)
+    return arrays.result(out)
+
+
+@dataclass
+class _Arrays:
+    """The numpy arrays behind one ls_out (cffi pointers do not keep them alive)."""
+
+    size: int
+    status: np.ndarray
+    rows: dict[str, np.ndarray]
+    bad: dict[str, np.ndarray]
+    codes: list[np.ndarray]
+    slots: np.ndarray
+    arenas: list[np.ndarray]
+    ends: list[np.ndarray]
+
+    def result(self, out: object) -> Scan:
+        """The Scan of what ls_scan wrote (views of these arrays, cut to the rows and bad lines)."""
+        rows, coded = out.rows, lib.LS_CODED
+        labels = [_strings(self.arenas[f], self.ends[f], out.distinct[f]).to_numpy(zero_copy_only=False)
+                  for f in range(coded)]
+        return Scan(self.status, *(values[:rows] for values in self.rows.values()),
+                    *(compact(self.codes[f][:rows].astype(np.int64), labels[f]) for f in range(coded)),
+                    *(_strings(self.arenas[f], self.ends[f], rows) for f in range(coded, len(FIELDS))),
+                    *(values[:out.bad] for values in self.bad.values()))
+
+
+def _strings(arena: np.ndarray, ends: np.ndarray, count: int) -> pa.Array:
+    """The first ``count`` strings of an arena, zero-copy."""
+    return pa.LargeStringArray.from_buffers(count, pa.py_buffer(ends[:count + 1]),
+                                            pa.py_buffer(arena[:ends[count]]))
+
+
+def _outputs(n: int, size: int) -> tuple[object, _Arrays]:
+    """An ls_out for n lines of ``size`` bytes, and the arrays it points into."""
+    arrays = _Arrays(size, np.empty(n, np.int8),
+                     {"line": np.empty(n, np.int64), "stamp": np.empty(n, np.int64),
+                      "spt": np.empty(n, np.int32), "dpt": np.empty(n, np.int32),
+                      "ip_version": np.empty(n, np.int8)},
+                     {"bad_line": np.empty(n, np.int64), "bad_stamp": np.empty(n, np.int64),
+                      "bad_reason": np.empty(n, np.int8)},
+                     [np.empty(n, np.int32) for _ in range(lib.LS_CODED)],
+                     np.full((lib.LS_CODED, 1 << max(4, (2 * n).bit_length())), -1, np.int32),
+                     [np.empty(min(size, (_GUESS if f >= lib.LS_CODED else 1) * n + 64), np.uint8)
+                      for f in range(len(FIELDS))],
+                     [np.zeros(n + 1, np.int64) for _ in FIELDS])  # the C code writes [1:] as it goes
+    out = ffi.new("ls_out *")
+    for name, array in {**arrays.rows, **arrays.bad}.items():
+        setattr(out, name, ffi.from_buffer(ffi.typeof(getattr(out, name)), array))
+    out.mask = arrays.slots.shape[1] - 1
+    for f in range(lib.LS_CODED):
+        out.code[f] = ffi.from_buffer("int32_t[]", arrays.codes[f])
+        out.slots[f] = ffi.from_buffer("int32_t[]", arrays.slots[f])
+    for f, end in enumerate(arrays.ends):
+        out.offsets[f] = ffi.from_buffer("int64_t[]", end)
+        _place(out, f, arrays.arenas[f])
+    return out, arrays
 
 
 def _place(out: object, k: int, arena: np.ndarray) -> None:
@@ -108,24 +152,28 @@ def _place(out: object, k: int, arena: np.ndarray) -> None:
 def connections(found: Scan, ts: pd.Series, host: str | None, categories: Mapping[str, str] | None = None,
                 rows: np.ndarray | None = None) -> pd.DataFrame:
     """frames.CONNECTIONS rows of the scanned rows (those at positions ``rows``; default all) at times
-    ``ts`` (one per row taken); host None: the scanned one, else this host for every row. Repeated
-    text is dictionary-encoded straight into categoricals with only the values used, sorted."""
+    ``ts`` (one per row taken); host None: the scanned one, else this host for every row. The text the
+    scanner dictionary-encoded stays categorical (unused values dropped when rows are left out)."""
     pick = (lambda values: values) if rows is None else (lambda values: values[rows])
+    coded = (lambda values: values) if rows is None else (lambda values: _dropped_unused(values[rows]))
     n = len(pick(found.line))
-    hosts = _categorical(found.host, pick) if host is None else compact(np.zeros(n, np.int64),
-                                                                         np.array([host], object))
-    prefix = _categorical(found.prefix, pick)
-    outbound = pick(np.diff(np.frombuffer(found.in_if.buffers()[1], np.int64)[:len(found.line) + 1]) == 0)
+    hosts = coded(found.host) if host is None else compact(np.zeros(n, np.int64), np.array([host], object))
+    prefix = coded(found.prefix)
+    outbound = np.asarray(pick(found.in_if.codes)) == found.in_if.categories.get_indexer([""])[0]
     ports = {name: pd.arrays.IntegerArray(pick(values).astype(np.uint16), pick(values) < 0)
              for name, values in (("spt", found.spt), ("dpt", found.dpt))}
-    text = lambda array: pd.Series(array if rows is None else array.take(rows), dtype="str")  # noqa: E731
-    return pd.DataFrame({
-        "ts": ts.reset_index(drop=True), "host": hosts, "prefix": prefix,
+    text = lambda array: pd.array(array if rows is None else array.take(rows), dtype="str")  # noqa: E731
+    return pd.DataFrame({  # arrays, not Series: a frame of Series aligns their indexes
+        "ts": ts.array, "host": hosts, "prefix": prefix,
         "category": categorise(prefix, outbound, categories), "src": text(found.src), "dst": text(found.dst),
-        **ports, "proto": _categorical(found.proto, pick),
+        **ports, "proto": coded(found.proto),
         "ip_version": pd.arrays.IntegerArray(pick(found.ip_version).astype(np.uint8), np.zeros(n, bool)),
-        "in_if": _categorical(found.in_if, pick),
+        "in_if": coded(found.in_if),
     })
+
+
+def _dropped_unused(values: pd.Categorical) -> pd.Categorical:
+    return compact(np.asarray(values.codes, np.int64), values.categories.to_numpy(object))
 
 
 def categorise(prefix: pd.Categorical, outbound: np.ndarray,
@@ -151,9 +199,3 @@ def compact(codes: np.ndarray, labels: np.ndarray) -> pd.Categorical:
     rank[kept] = np.arange(len(kept))
     dtype = pd.CategoricalDtype(pd.Index(labels[kept], dtype="str"))
     return pd.Categorical.from_codes(rank[codes], dtype=dtype)
-
-
-def _categorical(text: pa.Array, pick: Callable[[np.ndarray], np.ndarray]) -> pd.Categorical:
-    encoded = pc.dictionary_encode(text)
-    return compact(pick(encoded.indices.to_numpy().astype(np.int64)),
-                   np.asarray(encoded.dictionary.to_pylist(), dtype=object))

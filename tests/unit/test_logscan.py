@@ -72,10 +72,13 @@ def test_scanner_leaves_the_edge_cases_it_cannot_vouch_for(tmp_path: Path) -> No
     split_sample(SAMPLES[0].parent / "constructed-edge-cases.log", tmp_path / "edge.log")
     (raw,) = raw_chunks(tmp_path / "edge.log", 1 << 20)
     found = logscan.scan(raw.lines, "rfc3164")
-    # IPv6 DST missing, truncated, no PROTO: fallback; SRC .300 and SPT 70000 are rows with their reason;
-    # "Nov 31" is a row here (the stamp rules reject it later, in kernlog_lines.stamps); non-LOG skipped
+    # IPv6 DST missing, truncated, no PROTO: fallback; SRC .300 and SPT 70000 are bad lines with their
+    # reason; "Nov 31" is a row here (the stamp rules reject it later, in kernlog_lines.stamps);
+    # non-LOG lines skipped
     assert found.status.tolist() == [0] * 9 + [2, 2, 0, 0, 2] + [0, 2, 1, 1, 1]
-    assert found.reason.tolist() == [0] * 9 + [logscan.BAD_ADDRESS, logscan.BAD_PORT, 0]
+    assert found.line.tolist() == [*range(9), 14]
+    assert found.bad_line.tolist() == [11, 12]
+    assert found.bad_reason.tolist() == [logscan.BAD_ADDRESS, logscan.BAD_PORT]
 
 
 def usually(good: list[str], odd: list[str]) -> st.SearchStrategy[str]:
@@ -140,7 +143,8 @@ def test_random_bytes_never_crash_the_scanner(data: list[bytes], fmt: str) -> No
     offsets = np.array([0, *np.cumsum([len(line.replace(b"\n", b"")) + 1 for line in data])], np.int64)
     lines = pa.LargeStringArray.from_buffers(len(data), pa.py_buffer(offsets), pa.py_buffer(blob))
     found = logscan.scan(lines, fmt)
-    assert found.line.tolist() == np.flatnonzero(found.status == logscan.GOOD).tolist()
+    handled = np.sort(np.concatenate([found.line, found.bad_line]))
+    assert handled.tolist() == np.flatnonzero(found.status == logscan.GOOD).tolist()
     assert set(found.status.tolist()) <= {logscan.GOOD, logscan.SKIP, logscan.FALLBACK}
     assert np.all(found.status[[b" OUT=" not in line for line in data]] == logscan.SKIP)
 
@@ -160,7 +164,7 @@ def test_hostile_lines_are_left_to_the_python_path() -> None:
              good.replace("[X]", "M" * 3_000_000), good.replace("TCP", "TCP\r"), "", " OUT="]
     found = logscan.scan(pa.array(lines, pa.large_string()), "rfc3164")
     assert found.status.tolist() == [0, 2, 2, 2, 0, 2, 1, 2]
-    assert found.prefix.to_pylist() == ["[X]", "M" * 3_000_000]
+    assert list(found.prefix) == ["[X]", "M" * 3_000_000]
 
 
 @FUZZ
@@ -225,8 +229,8 @@ def test_arenas_grow_for_long_fields() -> None:
              f"DST=192.0.2.{k % 250} PROTO=TCP SPT={k} DPT=25 " for k in range(1, 600)]
     found = logscan.scan(pa.array(lines, pa.large_string()), "rfc3164")
     assert found.status.tolist() == [logscan.GOOD] * 599
-    assert found.prefix.to_pylist() == [f"[{'P' * (3 * k)}]" for k in range(1, 600)]
-    assert found.host.to_pylist() == ["h" * k for k in range(1, 600)]
+    assert list(found.prefix) == [f"[{'P' * (3 * k)}]" for k in range(1, 600)]
+    assert list(found.host) == ["h" * k for k in range(1, 600)]
     assert found.src.to_pylist() == [f"2001:db8::{k:x}" for k in range(1, 600)]
 
 
