@@ -62,7 +62,7 @@ def text_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     by text, so it is done once per column; a categorical column already has its codes and costs nothing.
     """
     if isinstance(values.dtype, pd.CategoricalDtype):
-        codes, uniques = values.cat.codes.to_numpy(), values.cat.categories
+        codes, uniques = values.array.codes, values.cat.categories  # .cat.codes would copy
     else:
         codes, uniques = pd.factorize(values)
     codes = codes.view()
