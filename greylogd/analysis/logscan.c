@@ -197,10 +197,12 @@ static int same(const ls_out *out, int f, int32_t code, span v) {
     return out->offsets[f][code + 1] - start == n && memcmp(out->arena[f] + start, v.p, n) == 0;
 }
 
-/* the code of v in dictionary f, added when new; the previous row's value is tried first (log lines
- * mostly repeat host, interface and protocol). -1 when a new value does not fit the arena. */
+/* the code of v in dictionary f, added when new; the last few rows' values are tried first (log lines
+ * mostly repeat host, interface and protocol, and alternate among a few prefixes). -1 when a new value
+ * does not fit the arena. */
 static int32_t code(ls_out *out, int f, span v) {
-    if (out->rows && same(out, f, out->code[f][out->rows - 1], v)) return out->code[f][out->rows - 1];
+    for (int64_t back = 1; back <= 4 && back <= out->rows; back++)
+        if (same(out, f, out->code[f][out->rows - back], v)) return out->code[f][out->rows - back];
     int64_t slot = (int64_t)(hash(v) & (uint64_t)out->mask);
     for (; out->slots[f][slot] >= 0; slot = (slot + 1) & out->mask)
         if (same(out, f, out->slots[f][slot], v)) return out->slots[f][slot];
