@@ -119,29 +119,36 @@ def _rotating(pair: np.ndarray, ip: np.ndarray, first: np.ndarray, abandoned: np
 def _several(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     """Per group (codes 0 .. n - 1): whether its rows hold more than one distinct value (codes >= 0).
 
-    No hashing, no sort: each group keeps the value of one of its rows (whichever write lands last), and
-    a group has several values exactly when some row's value differs from the kept one."""
-    kept = np.empty(n, dtype=values.dtype)
+    No hashing, no sort: each group keeps the value of one of its rows (whichever write lands last, in
+    the smallest integer type that holds the codes), and a group has several values exactly when some
+    row's value differs from the kept one."""
+    kept = np.empty(n, dtype=np.min_scalar_type(int(values.max(initial=0))))
     kept[groups] = values
     several = np.zeros(n, dtype=bool)
     several[groups[kept[groups] != values]] = True
     return several
 
 
+def _pair_numbers(sender: np.ndarray, receiver: np.ndarray) -> np.ndarray:
+    """A number per row for its (sender, recipient) codes (both >= 0): sender x recipients + recipient,
+    int32, while that stays under DENSE_PAIRS (no hashing, 4 bytes a row); beyond, such int64 numbers
+    hashed into dense ones."""
+    width = int(receiver.max(initial=0)) + 1
+    if (int(sender.max(initial=0)) + 1) * width <= DENSE_PAIRS:
+        return sender.astype(np.int32) * np.int32(width) + receiver
+    return pd.factorize(sender.astype(np.int64) * width + receiver)[0]
+
+
 def _pairs_of_many_ips(classified: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(rows, pair codes) of the tuples whose (from, to) pair was seen from more than one IP; pair codes
-    are dense over those rows. A tuple missing ip, from or to belongs to no pair.
-
-    A pair is first numbered from its sender's and recipient's codes, which needs no hashing while
-    senders x recipients stays under DENSE_PAIRS (4 bytes each); beyond, the pairs are hashed.
-    """
+    are dense over those rows. A tuple missing ip, from or to belongs to no pair."""
     sender, receiver, ip = (text_codes(classified[c])[0] for c in ("from", "to", "ip"))
-    rows = np.flatnonzero((sender >= 0) & (receiver >= 0) & (ip >= 0))
-    pair = sender[rows].astype(np.int64) * (int(receiver.max(initial=0)) + 1) + receiver[rows]
-    if len(pair) and pair.max() >= DENSE_PAIRS:
-        pair = pd.factorize(pair)[0]
-    many = _several(pair, ip[rows], int(pair.max(initial=-1)) + 1)[pair]
-    return rows[many], pd.factorize(pair[many])[0]
+    known = (sender >= 0) & (receiver >= 0) & (ip >= 0)
+    if not known.all():
+        sender, receiver, ip = sender[known], receiver[known], ip[known]
+    pair = _pair_numbers(sender, receiver)
+    many = _several(pair, ip, int(pair.max(initial=-1)) + 1)[pair]
+    return np.flatnonzero(known)[many], pd.factorize(pair[many])[0]
 
 
 def _count_matching(pairs: pd.DataFrame, other: object, measure: object) -> pd.Series:

@@ -37,24 +37,29 @@ def _hours(period: Period) -> pd.DatetimeIndex:
 
 
 def _hour_of(ts: pd.Series, hours: pd.DatetimeIndex, period: Period) -> np.ndarray:
-    """Index into `hours` of the hour each time falls in; -1 for a time outside the period. The hour of
-    a time in a repeated (DST fall-back) local hour is the one it really falls in."""
+    """Index into `hours` of the hour each time falls in (int64); len(hours) for a time outside the
+    period. The hour of a time in a repeated (DST fall-back) local hour is the one it really falls in."""
     micros = utc_micros(ts)
     found = np.searchsorted(utc_micros(hours), micros, side="right") - 1
-    found[micros >= period_micros(period)[1]] = -1  # before the start: already -1
+    found[(found < 0) | (micros >= period_micros(period)[1])] = len(hours)
     return found
 
 
 def hourly_connections(connections: pd.DataFrame, period: Period) -> pd.DataFrame:
     """One row per local hour of the period (index `hour`, tz-aware), one int64 column per category;
-    connections of a category not in CATEGORIES (or none) are not counted."""
+    connections of a category not in CATEGORIES (or none) are not counted.
+
+    Counted in one bincount over hour x category cells, computed in place in the hour array (a week has
+    millions of connections: no per-row copies), with a last row and column for the uncounted."""
     hours = _hours(period)
     codes, names = text_codes(connections["category"])
-    column = np.append(pd.Index(CATEGORIES).get_indexer(names), -1)[codes]  # code -1 (missing) -> -1
-    hour = _hour_of(connections["ts"], hours, period)
-    keep = (hour >= 0) & (column >= 0)
-    counts = np.bincount(hour[keep] * len(CATEGORIES) + column[keep], minlength=len(hours) * len(CATEGORIES))
-    return pd.DataFrame(counts.reshape(len(hours), len(CATEGORIES)).astype("int64"), index=hours,
+    column = pd.Index(CATEGORIES).get_indexer(names)
+    column = np.append(np.where(column < 0, len(CATEGORIES), column), len(CATEGORIES)).astype(np.int8)
+    cell = _hour_of(connections["ts"], hours, period)
+    cell *= len(CATEGORIES) + 1
+    cell += column[codes]  # code -1 (no category) takes the last entry
+    counts = np.bincount(cell, minlength=(len(hours) + 1) * (len(CATEGORIES) + 1))
+    return pd.DataFrame(counts.reshape(len(hours) + 1, -1)[:-1, :-1].astype("int64"), index=hours,
                         columns=CATEGORIES)
 
 
@@ -65,8 +70,8 @@ def weekday_hour(connections: pd.DataFrame, period: Period, category: str = "gre
     hours = _hours(period)
     picked = connections.loc[connections["category"].eq(category), "ts"]
     hour = _hour_of(picked, hours, period)
-    outside = picked.loc[hour < 0].dt.tz_convert(period.tz)
-    cell = np.concatenate([(hours.day_of_week * 24 + hours.hour).to_numpy()[hour[hour >= 0]],
+    outside = picked.loc[hour == len(hours)].dt.tz_convert(period.tz)
+    cell = np.concatenate([(hours.day_of_week * 24 + hours.hour).to_numpy()[hour[hour < len(hours)]],
                            (outside.dt.day_of_week * 24 + outside.dt.hour).to_numpy(np.int64)])
     counts = np.bincount(cell, minlength=7 * 24).reshape(7, 24).astype("int64")
     return pd.DataFrame(counts, index=pd.Index(WEEKDAYS, name="weekday"),
