@@ -110,3 +110,14 @@ def test_tarpit_counts_only_the_period_s_listed_disconnections() -> None:
     report = build_report(inputs, world.PERIOD)
     assert report.spam_sources.set_index("net").loc["203.0.113.0/24", "tarpit_s"] == 960.0  # 360 + 600
     assert report.trapped["trap_events"].tolist() == [1]
+
+
+def test_classify_slices_a_run_of_rows_and_copies_scattered_ones() -> None:
+    # ordered by first like the ledger's frame: the previous week's tuple, then the period's eight
+    ordered = world.tuples().sort_values("first", kind="stable", ignore_index=True)
+    run = tuples.classify(ordered, world.PERIOD, 14400)
+    assert np.shares_memory(run["first"].array.asi8, ordered["first"].array.asi8)
+    scattered = tuples.classify(ordered.iloc[[1, 0, 2, 3, 4, 5, 6, 7, 8]], world.PERIOD, 14400)
+    assert not np.shares_memory(scattered["first"].array.asi8, ordered["first"].array.asi8)
+    assert len(run) == 8 and run["first"].is_monotonic_increasing
+    assert_frame_equal(scattered.sort_values("first", kind="stable", ignore_index=True), run)
