@@ -20,7 +20,7 @@ from greylogd.analysis.period import Period
 from greylogd.analysis.weekly_figures import headline
 from greylogd.analysis.weekly_suggest import suggestions
 from greylogd.analysis.weekly_traffic import hourly_connections, period_micros, utc_micros, weekday_hour
-from greylogd.analysis.weekly_tuples import classify, delay_stats, text_codes
+from greylogd.analysis.weekly_tuples import classify, delay_stats, rows_in, text_codes
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +83,10 @@ EVENT_COLUMNS = ["ts", "kind", "ip", "duration_s", "lists"]
 def _in_period(frame: pd.DataFrame | None, period: Period) -> pd.DataFrame | None:
     """The connections with ts in the period, CONNECTION_COLUMNS only, src categorical: every table
     counts or groups by address, so the period's millions of addresses (thousands of hosts) are hashed
-    here once. No copy of ts and category when every row is in the period (copy-on-write)."""
+    here once. No copy of ts and category when the period's rows are one run (weekly_tuples.rows_in)."""
     if frame is None:
         return None
-    inside = period.contains(frame["ts"])
-    picked = frame[CONNECTION_COLUMNS] if inside.all() else frame.loc[inside, CONNECTION_COLUMNS]
-    return picked.astype({"src": "category"})
+    return rows_in(frame[CONNECTION_COLUMNS], "ts", period).astype({"src": "category"})
 
 
 def _used_events(events: pd.DataFrame | None, period: Period) -> pd.DataFrame | None:

@@ -133,15 +133,16 @@ def _networks(text: pd.Series) -> pd.Series:
                                                         dtype="str"))
 
 
-def _first_in(tuples: pd.DataFrame, period: Period) -> pd.DataFrame:
-    """The tuples first seen in the period. The ledger's frame is ordered by first and holds the period
-    before too (week-over-week), so they are usually one run of rows: then a slice that shares the
-    columns (copy-on-write) instead of a copy of every column of millions of rows."""
-    inside = period.contains(tuples["first"]).to_numpy(bool)
+def rows_in(frame: pd.DataFrame, column: str, period: Period) -> pd.DataFrame:
+    """The rows of `frame` whose time `column` is in the period. Logs and the ledger's frame are ordered
+    by time and hold more than the period (rotated logs, the period before for week-over-week), so the
+    period's rows are usually one run: then a slice that shares the columns (copy-on-write), not a copy
+    of every column of millions of rows."""
+    inside = period.contains(frame[column]).to_numpy(bool)
     rows = np.flatnonzero(inside)
     if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
-        return tuples.iloc[rows[0]:rows[-1] + 1]
-    return tuples.loc[inside]
+        return frame.iloc[rows[0]:rows[-1] + 1]
+    return frame.loc[inside]
 
 
 def classify(tuples: pd.DataFrame, period: Period, grey_expiry_s: int) -> pd.DataFrame:
@@ -152,10 +153,10 @@ def classify(tuples: pd.DataFrame, period: Period, grey_expiry_s: int) -> pd.Dat
     of ip, both categorical with sorted categories. Categorical, because a week has millions of tuples
     and a handful of statuses, hundreds of domains and thousands of networks: a code per row instead of
     a string keeps the frame small and lets every table group by codes. Row order is kept; the index is
-    reset. When the period's tuples are one run of rows (see _first_in) the columns are shared with
+    reset. When the period's tuples are one run of rows (see rows_in) the columns are shared with
     `tuples`, not copied (copy-on-write keeps `tuples` intact).
     """
-    out = _first_in(tuples, period).reset_index(drop=True)
+    out = rows_in(tuples, "first", period).reset_index(drop=True)
     settle_from = period.end - pd.Timedelta(seconds=grey_expiry_s)
     promoted = out["outcome"].eq("promoted").fillna(False).to_numpy(bool)
     status = np.select([promoted, out["outcome"].eq("trapped").fillna(False).to_numpy(bool),
