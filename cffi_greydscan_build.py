@@ -45,6 +45,10 @@ typedef struct {
     int64_t capacity;
     int64_t *offsets;
     uint8_t *valid;
+    int32_t *code;
+    int32_t *slots;
+    int64_t mask;
+    int64_t strings;
 } gs_text;
 
 typedef struct {

@@ -44,6 +44,7 @@ from greylogd.analysis.sources import (
     map_chunks,
     subset,
 )
+from greylogd.memory import release_memory
 
 KEEP = "(?i)grey|spam"  # every line of PROGRAMS (and every journald record of them) matches
 PROGRAMS = ("greyd", "greylogd", "spamd", "spamlogd", "greydb", "greyd-setup")
@@ -74,8 +75,14 @@ def read_greydlog(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str
     missing input.
     """
     options = replace(options or SourceOptions(), **({"tz": tz} if tz is not None else {}))
-    parse = partial(parse_raw, options=options, columns=_columns(columns))
+    parse = partial(_parse_kept, options=options, columns=_columns(columns))
     return _combine(list(map_chunks(parse, paths, chunk_bytes, progress)), _columns(columns))
+
+
+def _parse_kept(raw: RawChunk, options: SourceOptions, columns: tuple[str, ...]) -> _Parsed:
+    """``parse_raw`` without its events' line numbers (8 bytes an event, only needed within a chunk):
+    what ``_combine`` keeps of each chunk until the end."""
+    return replace(parse_raw(raw, options, columns), line=np.empty(0, np.int64))
 
 
 def parse_greydlog(lines: Iterable[str], *, source: str = "<lines>", options: SourceOptions | None = None,
@@ -214,13 +221,17 @@ def _events(frame: pd.DataFrame, rows: np.ndarray, codes: np.ndarray, ip: pd.Ser
 
 def _combine(parts: list[_Parsed], columns: tuple[str, ...]) -> GreydlogResult:
     """One result from per-chunk parts: concatenated, sorted by time (stable; a log in time order is
-    not sorted again). Columns are joined one at a time and dropped from the parts as they go, so a
+    not sorted again). Columns are joined one at a time and dropped from the parts as they go, their
+    memory handed back to the system at once (``release_memory``: the allocators would keep it), so a
     week of events is held about once, not twice (parts and result)."""
     chunks = [frames.empty({name: frames.GREYD_EVENTS[name] for name in columns}), *(p.events for p in parts)]
     for part in parts:
         part.events = part.events.iloc[:0]  # the chunk frames are only referenced from `chunks` now
-    events = pd.DataFrame({name: frames.concat([chunk.pop(name).to_frame() for chunk in chunks])[name]
-                           for name in columns}, copy=False)
+    joined = {}
+    for name in columns:
+        joined[name] = frames.concat([chunk.pop(name).to_frame() for chunk in chunks])[name]
+        release_memory()
+    events = pd.DataFrame(joined, copy=False)
     if not events["ts"].is_monotonic_increasing:
         events = events.sort_values("ts", kind="stable", ignore_index=True)
     bad = pd.concat([frames.empty(frames.BAD_LINES), *(p.bad for p in parts)], ignore_index=True)

@@ -52,13 +52,20 @@
 #define GS_BLACK_CLIENTS 2
 #define GS_NUMBERS 3
 
-/* one text column: the strings of the rows back to back (a row's string is part of its line, or its
- * normalised address, which is no longer than its line's header and address: data's size suffices) */
+/* one text column: strings back to back, one a row, or (code) each distinct string once, a column of
+ * few distinct values (host, address, lists) being dictionary-encoded as it is written. A row's
+ * string is part of its line, or its normalised address, which is no longer than its line's header
+ * and address: a capacity of data's size always suffices. */
 typedef struct {
     char *data;       /* NULL: not wanted */
     int64_t capacity;
-    int64_t *offsets; /* rows + 1 entries, [0] set by the caller */
-    uint8_t *valid;   /* row -> 0 where the row's rule has no such group (the string is then empty) */
+    int64_t *offsets; /* strings + 1 entries, [0] set by the caller */
+    uint8_t *valid;   /* without code: row -> 0 where the row's rule has no such group (string empty) */
+    int32_t *code;    /* NULL: a string a row; else row -> index of its string, -1 where it has none */
+    int32_t *slots;   /* with code: hash table of mask + 1 entries, all -1 on the call, more than twice
+                         as many as the lines */
+    int64_t mask;
+    int64_t strings;  /* strings written (0 on the call) */
 } gs_text;
 
 typedef struct {
@@ -264,6 +271,50 @@ static int classify(const char *s, const char *end, message *m) {
     return 0;
 }
 
+/* a hash of the bytes of s, 8 at a time (multiply and fold, as in MurmurHash3's finaliser) */
+static uint64_t hash(span s) {
+    uint64_t h = 0x9e3779b97f4a7c15u ^ (uint64_t)(s.end - s.p), w;
+    const char *p = s.p;
+    for (; s.end - p >= 8; p += 8) {
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdu;
+        h ^= h >> 32;
+    }
+    w = 0;
+    if (s.end > p) memcpy(&w, p, s.end - p);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53u;
+    return h ^ (h >> 29);
+}
+
+/* the slot of s in t's hash table: the one holding s's code, or the free one where it goes (linear
+ * probing; the table is never more than half full, so a free slot is always found) */
+static int32_t *slot(const gs_text *t, span s) {
+    int64_t n = s.end - s.p;
+    for (uint64_t i = hash(s) & t->mask;; i = (i + 1) & t->mask) {
+        int32_t c = t->slots[i];
+        if (c < 0 || (t->offsets[c + 1] - t->offsets[c] == n && memcmp(t->data + t->offsets[c], s.p, n) == 0))
+            return &t->slots[i];
+    }
+}
+
+/* the string s of row k (p NULL: the rule has none) into t; the caller checked that it fits */
+static void put(gs_text *t, int64_t k, span s) {
+    int64_t n = s.p ? s.end - s.p : 0;
+    if (t->code) {
+        int32_t *found = s.p ? slot(t, s) : NULL;
+        if (!found || *found >= 0) { /* no string, or one already written */
+            t->code[k] = found ? *found : -1;
+            return;
+        }
+        t->code[k] = *found = (int32_t)t->strings;
+    } else {
+        t->valid[k] = s.p != NULL;
+    }
+    if (n) memcpy(t->data + t->offsets[t->strings], s.p, n); /* memcpy from NULL is undefined */
+    t->offsets[t->strings + 1] = t->offsets[t->strings] + n;
+    t->strings++;
+}
+
 /* append the row of line i; 0 (nothing appended) when its address is not known here or does not fit */
 static int emit(gs_out *out, int64_t i, const syslog_header *h, const char *s, const char *end, message *m) {
     char ip[48];
@@ -274,18 +325,13 @@ static int emit(gs_out *out, int64_t i, const syslog_header *h, const char *s, c
     m->field[GS_IP] = (span){ip, ip + len};
     m->field[GS_HOST] = h->host, m->field[GS_PROGRAM] = h->program;
     m->field[GS_MESSAGE] = (span){s, end};
-    for (int f = 0; f < GS_TEXTS; f++)
-        if (out->text[f].data && m->field[f].p
-            && out->text[f].offsets[k] + (m->field[f].end - m->field[f].p) > out->text[f].capacity)
-            return 0;
     for (int f = 0; f < GS_TEXTS; f++) {
-        gs_text *t = &out->text[f];
-        int64_t n = m->field[f].p ? m->field[f].end - m->field[f].p : 0;
-        if (!t->data) continue;
-        t->valid[k] = m->field[f].p != NULL;
-        if (n) memcpy(t->data + t->offsets[k], m->field[f].p, n); /* memcpy from NULL is undefined */
-        t->offsets[k + 1] = t->offsets[k] + n;
+        const gs_text *t = &out->text[f];
+        if (t->data && m->field[f].p && t->offsets[t->strings] + (m->field[f].end - m->field[f].p) > t->capacity)
+            return 0;
     }
+    for (int f = 0; f < GS_TEXTS; f++)
+        if (out->text[f].data) put(&out->text[f], k, m->field[f]);
     for (int f = 0; f < GS_NUMBERS; f++)
         if (out->number[f]) out->number[f][k] = m->number[f];
     if (out->pid) out->pid[k] = h->pid;

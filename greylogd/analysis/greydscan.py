@@ -75,32 +75,56 @@ def scan(lines: pa.Array, fmt: str, columns: tuple[str, ...]) -> Scan:
     pid = np.empty(n, np.int64) if "pid" in columns else None
     numbers = {name: np.empty(n, np.int64) for name in NUMBERS if name in columns}
     size = int(offsets[-1] - offsets[0]) + 64
-    texts = {name: (np.empty(size, np.uint8), np.zeros(n + 1, np.int64), np.empty(n, np.uint8))
+    texts = {name: _Text(n, size, dictionary=frames.GREYD_EVENTS[name] == "category")
              for name in TEXTS if name in columns}
     out = ffi.new("gs_out *")
     out.line, out.kind = ffi.from_buffer("int64_t[]", line), ffi.from_buffer("int8_t[]", kind)
     out.pid = ffi.from_buffer("int64_t[]", pid) if pid is not None else ffi.NULL
     for name, values in numbers.items():
         out.number[NUMBERS[name]] = ffi.from_buffer("int64_t[]", values)
-    for name, (arena, ends, valid) in texts.items():
-        text = out.text[TEXTS[name]]
-        text.data, text.capacity = ffi.from_buffer("char[]", arena), len(arena)
-        text.offsets, text.valid = ffi.from_buffer("int64_t[]", ends), ffi.from_buffer("uint8_t[]", valid)
+    for name, text in texts.items():
+        text.attach(out.text[TEXTS[name]])
     lib.gs_scan(ffi.from_buffer("char[]", data) if data is not None else ffi.NULL,
                 ffi.from_buffer("int64_t[]", offsets), n, FORMATS[fmt], ffi.from_buffer("int8_t[]", status),
                 ffi.from_buffer("int64_t[]", stamp), out)
     rows = out.rows
     return Scan(status, stamp, line[:rows], _KINDS[kind[:rows]], None if pid is None else pid[:rows],
                 {name: values[:rows] for name, values in numbers.items()},
-                {name: _strings(rows, *arrays) for name, arrays in texts.items()})
+                {name: text.array(rows, out.text[TEXTS[name]].strings) for name, text in texts.items()})
 
 
-def _strings(rows: int, arena: np.ndarray, ends: np.ndarray, valid: np.ndarray) -> pa.Array:
-    """The large_string array of ``rows`` strings the C code wrote (zero-copy over its buffers)."""
-    absent = rows - int(np.count_nonzero(valid[:rows]))
-    bitmap = pa.py_buffer(np.packbits(valid[:rows], bitorder="little")) if absent else None
-    return pa.LargeStringArray.from_buffers(rows, pa.py_buffer(ends[:rows + 1]),
-                                            pa.py_buffer(arena[:ends[rows]]), bitmap, absent)
+class _Text:
+    """The buffers of one gs_text column of a chunk of n lines (``dictionary``: each distinct string
+    once, with a code a row). The arena has the chunk's size (only the pages written are touched)."""
+
+    def __init__(self, n: int, size: int, dictionary: bool) -> None:
+        self.arena, self.ends = np.empty(size, np.uint8), np.zeros(n + 1, np.int64)
+        self.valid = np.empty(0 if dictionary else n, np.uint8)
+        self.code = np.empty(n if dictionary else 0, np.int32)
+        self.slots = np.full(1 << max(4, (2 * n + 1).bit_length()) if dictionary else 0, -1, np.int32)
+
+    def attach(self, text: object) -> None:
+        """Point the C struct's fields at these buffers."""
+        text.data, text.capacity = ffi.from_buffer("char[]", self.arena), len(self.arena)
+        text.offsets = ffi.from_buffer("int64_t[]", self.ends)
+        if len(self.slots):
+            text.code, text.mask = ffi.from_buffer("int32_t[]", self.code), len(self.slots) - 1
+            text.slots = ffi.from_buffer("int32_t[]", self.slots)
+        else:
+            text.valid = ffi.from_buffer("uint8_t[]", self.valid)
+
+    def array(self, rows: int, strings: int) -> pa.Array:
+        """The column of ``rows`` rows the C code wrote ``strings`` strings for, zero-copy over its
+        buffers: a large_string array, or a dictionary array of them."""
+        offsets, data = pa.py_buffer(self.ends[:strings + 1]), pa.py_buffer(self.arena[:self.ends[strings]])
+        if not len(self.slots):
+            absent = rows - int(np.count_nonzero(self.valid[:rows]))
+            bitmap = pa.py_buffer(np.packbits(self.valid[:rows], bitorder="little")) if absent else None
+            return pa.LargeStringArray.from_buffers(rows, offsets, data, bitmap, absent)
+        codes = self.code[:rows]
+        absent = codes < 0
+        return pa.DictionaryArray.from_arrays(pa.array(codes, mask=absent if absent.any() else None),
+                                              pa.LargeStringArray.from_buffers(strings, offsets, data))
 
 
 def row_times(found: Scan, fmt: str, mtime: datetime, options: SourceOptions) -> pd.Series:
@@ -165,16 +189,18 @@ def events(found: Scan, rows: np.ndarray, ts: pd.Series, columns: tuple[str, ...
 
 
 def categorical(text: pa.Array) -> pd.Categorical:
-    """A string array (nulls: missing) as the categorical ``astype("category")`` of it gives (only the
-    values present, sorted), in C++: dictionary-encoded, the dictionary sorted by arrow (byte order of
-    UTF-8 is code point order, pandas' order) and the codes renumbered, without a Python object a value."""
-    encoded = pc.dictionary_encode(text)
-    order = pc.array_sort_indices(encoded.dictionary).to_numpy()
-    rank = np.empty(len(order) + 1, np.int32)
-    rank[order], rank[-1] = np.arange(len(order), dtype=np.int32), -1  # the extra -1: a null's code
-    codes = rank[encoded.indices.fill_null(-1).to_numpy()]
+    """A string or dictionary array (nulls: missing) as the categorical ``astype("category")`` of its
+    values gives (only the values present, sorted), in C++: dictionary-encoded (unless it is), the
+    values used sorted by arrow (byte order of UTF-8 is code point order, pandas' order) and the codes
+    renumbered, without a Python object a value."""
+    encoded = text if pa.types.is_dictionary(text.type) else pc.dictionary_encode(text)
+    codes = encoded.indices.fill_null(-1).to_numpy()
+    used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(encoded.dictionary)))
+    order = used[pc.array_sort_indices(encoded.dictionary.take(used)).to_numpy()]
+    rank = np.full(len(encoded.dictionary) + 1, -1, np.int32)  # the extra -1 is where code -1 lands
+    rank[order] = np.arange(len(order), dtype=np.int32)
     dtype = pd.CategoricalDtype(pd.Index(encoded.dictionary.take(order), dtype="str"))
-    return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
+    return pd.Categorical.from_codes(rank[codes], dtype=dtype, validate=False)
 
 
 def pids(pid: np.ndarray) -> pd.Series:

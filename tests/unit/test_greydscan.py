@@ -109,6 +109,19 @@ def test_the_first_rule_that_matches_wins() -> None:
     assert_same(raw, ALL)
 
 
+def test_categorical_columns_are_dictionary_encoded_in_c() -> None:
+    """Thousands of distinct addresses and host names, each twice, shuffled: the C hash table's codes
+    give back every row's value."""
+    rng = np.random.default_rng(3)
+    ips = [f"10.{k % 7}.{k // 256 % 256}.{k % 256}" for k in rng.permutation(np.arange(6000) % 3000)]
+    lines = [f"Nov 23 08:00:01 mx{k % 500} greylogd[1]: whitelisting {ip}" for k, ip in enumerate(ips)]
+    raw = RawChunk("x", "rfc3164", pa.array(lines, pa.large_string()), 1, OPTIONS.reference)
+    found = greydscan.scan(raw.lines, raw.fmt, ALL)
+    assert (found.texts["ip"].to_pylist(), len(found.texts["ip"].dictionary)) == (ips, 3000)
+    assert found.texts["host"].to_pylist() == [f"mx{k % 500}" for k in range(6000)]
+    assert_same(raw, ALL)
+
+
 def test_invalid_addresses_are_bad_lines_with_their_reason() -> None:
     raw = chunk(["whitelisting 1.2.3.256", "whitelisting 1.2.3.4", "(GREY) 300.1.1.1: a -> b",
                  "whitelisting ::ffff:1.2.3.4", "whitelisting 01.2.3.4"])
