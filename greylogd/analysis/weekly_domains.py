@@ -45,10 +45,11 @@ def _count(groups: np.ndarray, mask: pd.Series, n: int) -> np.ndarray:
     return np.bincount(groups, weights=mask.to_numpy(bool), minlength=n).astype(np.int64)
 
 
-def _extreme(times: pd.Series, groups: np.ndarray, names: pd.Index, how: str) -> np.ndarray:
-    """min or max of `times` per group (codes into names), NaT for a group without a time: grouped by
-    a categorical, so by the codes, without hashing the rows again."""
-    return times.groupby(pd.Categorical.from_codes(groups, names), observed=False).agg(how).to_numpy()
+def _extreme(times: pd.Series, groups: np.ndarray, names: pd.Index,
+             how: str) -> pd.api.extensions.ExtensionArray:
+    """min or max of `times` per group (codes into names), in the dtype of `times`, NaT for a group
+    without a time: grouped by a categorical, so by the codes, without hashing the rows again."""
+    return times.groupby(pd.Categorical.from_codes(groups, names), observed=False).agg(how).array
 
 
 def deferred_domains(classified: pd.DataFrame) -> pd.DataFrame:
