@@ -47,7 +47,7 @@ typedef struct {
     uint8_t *valid;
     int32_t *code;
     int32_t *slots;
-    int64_t mask;
+    int64_t mask, room;
     int64_t strings;
 } gs_text;
 

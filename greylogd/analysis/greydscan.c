@@ -62,9 +62,9 @@ typedef struct {
     int64_t *offsets; /* strings + 1 entries, [0] set by the caller */
     uint8_t *valid;   /* without code: row -> 0 where the row's rule has no such group (string empty) */
     int32_t *code;    /* NULL: a string a row; else row -> index of its string, -1 where it has none */
-    int32_t *slots;   /* with code: hash table of mask + 1 entries, all -1 on the call, more than twice
-                         as many as the lines */
-    int64_t mask;
+    int32_t *slots;   /* with code: hash table of mask + 1 entries (all -1 on the call), grown up to
+                         room entries: a power of two more than twice the lines */
+    int64_t mask, room;
     int64_t strings;  /* strings written (0 on the call) */
 } gs_text;
 
@@ -297,10 +297,20 @@ static int32_t *slot(const gs_text *t, span s) {
     }
 }
 
+/* double t's hash table and put its strings back: it starts small (a chunk's distinct values are
+ * few, and a table that fits in the cache is probed without misses) and is kept at most half full */
+static void grow(gs_text *t) {
+    t->mask = 2 * t->mask + 1;
+    memset(t->slots, 0xff, (t->mask + 1) * sizeof *t->slots);
+    for (int64_t c = 0; c < t->strings; c++)
+        *slot(t, (span){t->data + t->offsets[c], t->data + t->offsets[c + 1]}) = (int32_t)c;
+}
+
 /* the string s of row k (p NULL: the rule has none) into t; the caller checked that it fits */
 static void put(gs_text *t, int64_t k, span s) {
     int64_t n = s.p ? s.end - s.p : 0;
     if (t->code) {
+        if (2 * (t->strings + 1) > t->mask + 1 && t->mask + 1 < t->room) grow(t);
         int32_t *found = s.p ? slot(t, s) : NULL;
         if (!found || *found >= 0) { /* no string, or one already written */
             t->code[k] = found ? *found : -1;

@@ -93,6 +93,9 @@ def scan(lines: pa.Array, fmt: str, columns: tuple[str, ...]) -> Scan:
                 {name: text.array(rows, out.text[TEXTS[name]].strings) for name, text in texts.items()})
 
 
+_FIRST_SLOTS = 10  # log2 of the hash table's first size (gs_text.slots; the C code doubles it as needed)
+
+
 class _Text:
     """The buffers of one gs_text column of a chunk of n lines (``dictionary``: each distinct string
     once, with a code a row). The arena has the chunk's size (only the pages written are touched)."""
@@ -101,15 +104,16 @@ class _Text:
         self.arena, self.ends = np.empty(size, np.uint8), np.zeros(n + 1, np.int64)
         self.valid = np.empty(0 if dictionary else n, np.uint8)
         self.code = np.empty(n if dictionary else 0, np.int32)
-        self.slots = np.full(1 << max(4, (2 * n + 1).bit_length()) if dictionary else 0, -1, np.int32)
+        self.slots = np.empty(1 << max(_FIRST_SLOTS, (2 * n + 1).bit_length()) if dictionary else 0, np.int32)
+        self.slots[:1 << _FIRST_SLOTS] = -1
 
     def attach(self, text: object) -> None:
         """Point the C struct's fields at these buffers."""
         text.data, text.capacity = ffi.from_buffer("char[]", self.arena), len(self.arena)
         text.offsets = ffi.from_buffer("int64_t[]", self.ends)
         if len(self.slots):
-            text.code, text.mask = ffi.from_buffer("int32_t[]", self.code), len(self.slots) - 1
-            text.slots = ffi.from_buffer("int32_t[]", self.slots)
+            text.code, text.mask = ffi.from_buffer("int32_t[]", self.code), (1 << _FIRST_SLOTS) - 1
+            text.slots, text.room = ffi.from_buffer("int32_t[]", self.slots), len(self.slots)
         else:
             text.valid = ffi.from_buffer("uint8_t[]", self.valid)
 
