@@ -71,8 +71,9 @@ def weekday_hour(connections: pd.DataFrame, period: Period, category: str = "gre
     picked = connections.loc[connections["category"].eq(category), "ts"]
     hour = _hour_of(picked, hours, period)
     outside = picked.loc[hour == len(hours)].dt.tz_convert(period.tz)
-    cell = np.concatenate([(hours.day_of_week * 24 + hours.hour).to_numpy()[hour[hour < len(hours)]],
-                           (outside.dt.day_of_week * 24 + outside.dt.hour).to_numpy(np.int64)])
-    counts = np.bincount(cell, minlength=7 * 24).reshape(7, 24).astype("int64")
+    cell = np.append((hours.day_of_week * 24 + hours.hour).to_numpy(), 7 * 24)  # last: outside
+    counts = np.bincount(cell[hour], minlength=7 * 24 + 1)[:-1] + np.bincount(
+        (outside.dt.day_of_week * 24 + outside.dt.hour).to_numpy(np.int64), minlength=7 * 24)
+    counts = counts.reshape(7, 24).astype("int64")
     return pd.DataFrame(counts, index=pd.Index(WEEKDAYS, name="weekday"),
                         columns=pd.RangeIndex(24, name="hour"))

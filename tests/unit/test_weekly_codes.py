@@ -121,3 +121,12 @@ def test_classify_slices_a_run_of_rows_and_copies_scattered_ones() -> None:
     assert not np.shares_memory(scattered["first"].array.asi8, ordered["first"].array.asi8)
     assert len(run) == 8 and run["first"].is_monotonic_increasing
     assert_frame_equal(scattered.sort_values("first", kind="stable", ignore_index=True), run)
+
+
+def test_coverage_skips_unknown_times() -> None:
+    times = pd.Series(pd.to_datetime(["2026-11-10 00:00", None, "2026-11-12 12:00"], utc=True))
+    got = quality.coverage([("log", times), ("none", times.iloc[[1]])], world.PERIOD)
+    assert got.to_dict("records") == [
+        {"source": "log", "rows": 3, "first": pd.Timestamp("2026-11-10", tz="UTC"),
+         "last": pd.Timestamp("2026-11-12 12:00", tz="UTC"), "coverage": 60 / 168},
+        {"source": "none", "rows": 0, "first": pd.NaT, "last": pd.NaT, "coverage": 0.0}]
