@@ -142,9 +142,8 @@ def _combine(parts: list[Parsed]) -> KernlogResult:
     """One result from per-chunk parts: bad lines in input order, connections deduplicated and sorted
     by time (kernlog_order). Peak memory is about the result plus one column."""
     lines, skipped = sum(p.lines for p in parts), sum(p.skipped for p in parts)
-    bad = pd.concat([frames.empty(frames.BAD_LINES), *(p.bad for p in parts)], ignore_index=True)
+    bad = frames.concat([p.bad for p in parts]) if parts else frames.empty(frames.BAD_LINES)
     bad_order = _input_order(parts, lambda p: p.bad["line"].to_numpy(np.int64))
-    bad = bad if bad_order is None else bad.take(bad_order)
+    bad = bad if bad_order is None else bad.take(bad_order).reset_index(drop=True)
     connections, duplicates = in_time_order(parts)
-    return KernlogResult(connections.reset_index(drop=True), frames.typed(bad, frames.BAD_LINES), lines,
-                         skipped, duplicates)
+    return KernlogResult(connections, bad, lines, skipped, duplicates)

@@ -87,11 +87,16 @@ def parse_raw(raw: RawChunk, options: SourceOptions, categories: Mapping[str, st
 
 
 def _scanned_bad(raw: RawChunk, index: np.ndarray, reason: np.ndarray) -> pd.DataFrame:
-    """bad_lines rows of the lines at ``index`` the scanner named bad, with _reasons' words for them."""
-    frame = pd.DataFrame({"line": raw.line_numbers()[index],
-                          "raw": pd.Series(raw.lines.take(index), dtype="str")})
-    reasons = pd.Series(np.array(["", INVALID_ADDRESS, INVALID_PORT])[reason], dtype="str")
-    return bad_lines(raw.source, frame, reasons)
+    """bad_lines rows (as sources.bad_lines makes them) of the lines at ``index`` the scanner named bad,
+    with _reasons' words for them; built from arrays (the scanner's lines are printable ASCII)."""
+    text = pc.utf8_slice_codeunits(pc.utf8_rtrim(raw.lines.take(index), "\r\n"), 0, frames.RAW_MAX)
+    words = pa.array(["", INVALID_ADDRESS, INVALID_PORT], pa.large_string())
+    return pd.DataFrame({
+        "source": pd.array(pa.array([raw.source], pa.large_string()).take(np.zeros(len(index), np.int64)),
+                           dtype=frames.STR),
+        "line": pd.array(raw.line_numbers()[index], dtype=frames.INT),
+        "reason": pd.array(words.take(reason.astype(np.int64)), dtype=frames.STR),
+        "raw": pd.array(text, dtype=frames.STR)})
 
 
 def merge(first: Parsed, then: Parsed) -> Parsed:

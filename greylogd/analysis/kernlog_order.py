@@ -46,7 +46,7 @@ def in_time_order(parts: list[Parsed]) -> tuple[pd.DataFrame, int]:
         return frames.empty(frames.CONNECTIONS), 0
     ts = np.concatenate([_stamps(p.connections) for p in found])
     key = np.concatenate([(np.int64(p.input) << 40) + p.line for p in found])
-    connections = frames.concat([p.connections for p in found])
+    connections = frames.concat([p.connections for p in found]) if len(found) > 1 else found[0].connections
     del found
     parts.clear()
     pa.default_memory_pool().release_unused()  # the chunks' arrow buffers

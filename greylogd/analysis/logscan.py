@@ -182,7 +182,7 @@ def categorise(prefix: pd.Categorical, outbound: np.ndarray,
     looked up case-insensitively once per distinct prefix, else frames.OTHER_CATEGORY;
     frames.OUTBOUND_CATEGORY where ``outbound`` (empty IN=, the OUTPUT chain) whatever the prefix."""
     mapping = {key.strip().upper(): value for key, value in (categories or frames.CATEGORIES).items()}
-    named = pd.Series(prefix.categories, dtype="str").str.upper().map(mapping).fillna(frames.OTHER_CATEGORY)
+    named = [mapping.get(label.upper(), frames.OTHER_CATEGORY) for label in prefix.categories]
     names = np.array([*named, frames.OUTBOUND_CATEGORY], dtype=object)
     labels, inverse = np.unique(names, return_inverse=True)
     codes = inverse[:-1][np.asarray(prefix.codes)]  # a trimmed prefix is never missing
@@ -193,9 +193,10 @@ def categorise(prefix: pd.Categorical, outbound: np.ndarray,
 def compact(codes: np.ndarray, labels: np.ndarray) -> pd.Categorical:
     """The categorical of ``labels[codes]`` (an object array of str; code -1: missing) with only the
     labels used, sorted: what astype("category") of those values gives, without hashing them."""
-    used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(labels)))
+    present = codes if codes.min(initial=0) >= 0 else codes[codes >= 0]
+    used = np.flatnonzero(np.bincount(present, minlength=len(labels)))
     kept = used[np.argsort(labels[used], kind="stable")]
-    rank = np.full(len(labels) + 1, -1, np.int64)  # the extra -1 is where code -1 lands
+    rank = np.full(len(labels) + 1, -1, np.min_scalar_type(-len(labels) - 1))  # the extra -1: where -1 lands
     rank[kept] = np.arange(len(kept))
     dtype = pd.CategoricalDtype(pd.Index(labels[kept], dtype="str"))
-    return pd.Categorical.from_codes(rank[codes], dtype=dtype)
+    return pd.Categorical.from_codes(rank[codes], dtype=dtype, validate=False)
