@@ -128,9 +128,10 @@ def network(ips: pd.Series) -> pd.Series:
 def _networks(text: pd.Series) -> pd.Series:
     v4 = text.str.fullmatch(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
     out = text.str.replace(r"\.\d{1,3}$", ".0/24", regex=True)
-    odd = text.loc[~v4]  # already distinct values: ipaddress once each
-    return out if v4.all() else out.where(v4, pd.Series([_net_one(u) for u in odd], index=odd.index,
-                                                        dtype="str"))
+    if v4.all():
+        return out
+    odd = text.loc[~v4]  # distinct values already: ipaddress once each
+    return out.where(v4, pd.Series([_net_one(u) for u in odd], index=odd.index, dtype="str"))
 
 
 def rows_in(frame: pd.DataFrame, column: str, period: Period) -> pd.DataFrame:
