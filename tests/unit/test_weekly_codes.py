@@ -130,3 +130,25 @@ def test_coverage_skips_unknown_times() -> None:
         {"source": "log", "rows": 3, "first": pd.Timestamp("2026-11-10", tz="UTC"),
          "last": pd.Timestamp("2026-11-12 12:00", tz="UTC"), "coverage": 60 / 168},
         {"source": "none", "rows": 0, "first": pd.NaT, "last": pd.NaT, "coverage": 0.0}]
+
+
+def _recast(frame: pd.DataFrame, to: str) -> pd.DataFrame:
+    """The frame with every text column categorical (to="category") or every categorical one str."""
+    text = [c for c, d in frame.dtypes.items() if (str(d) == "str") == (to == "category")
+            and (str(d) == "str" or isinstance(d, pd.CategoricalDtype))]
+    return frame.astype(dict.fromkeys(text, to))
+
+
+@pytest.mark.parametrize("to", ["category", "str"])
+def test_report_is_the_same_for_text_and_categorical_columns(to: str) -> None:
+    # the readers' frames mix both (frames.py); the DB snapshot's entries are str and pass through
+    frames = [world.connections(), world.greyd_events(), world.tuples()]
+    recast = [_recast(frame, to) for frame in frames]
+    assert sum(not a.dtypes.equals(b.dtypes) for a, b in zip(frames, recast, strict=True)) >= 2
+    given, got = (build_report(Inputs(c, e, world.entries(), world.PERIOD.end, t, None), world.PERIOD)
+                  for c, e, t in (frames, recast))
+    for field in ("headline", "hourly", "heatmap", "delay_stats", "domain_delays", "deferred", "trusted",
+                  "rotation", "suggestions", "spam_sources", "trapped", "white_summary", "white_expiring",
+                  "coverage", "gaps", "warnings"):
+        assert_frame_equal(getattr(got, field), getattr(given, field), obj=field)
+    assert got.notes == given.notes
