@@ -148,6 +148,7 @@ def _pairs_of_many_ips(classified: pd.DataFrame) -> tuple[np.ndarray, np.ndarray
     if not known.all():
         sender, receiver, ip = sender[known], receiver[known], ip[known]
     pair = _pair_numbers(sender, receiver)
+    del sender, receiver  # a row's sender code is as large as its pair number: not both kept from here
     many = _several(pair, ip, int(pair.max(initial=-1)) + 1)[pair]
     return np.flatnonzero(known)[many], pd.factorize(pair[many])[0]
 

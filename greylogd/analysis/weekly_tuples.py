@@ -165,8 +165,9 @@ def classify(tuples: pd.DataFrame, period: Period, grey_expiry_s: int) -> pd.Dat
                        [STATUSES.index(s) for s in ("promoted", "trapped", "pending")],
                        STATUSES.index("abandoned")).astype(np.int8)
     out["status"] = pd.Categorical.from_codes(status, STATUSES)
-    delay = (out["pass"] - out["first"]).dt.total_seconds()
-    out["delay_s"] = delay.where(promoted).astype("float64")
+    delay = np.full(len(out), np.nan)  # computed for the promoted few only: no column-sized temporaries
+    delay[promoted] = (out["pass"][promoted] - out["first"][promoted]).dt.total_seconds().to_numpy(float)
+    out["delay_s"] = delay
     out["domain"] = registrable(out["sender_domain"])
     out["net"] = network(out["ip"])
     return out
