@@ -6,8 +6,10 @@ only the kinds that make up nearly all of a real log, and only where it reads th
 ordered greydlog_rules.RULES would (printable ASCII, the stamp shapes of syslog_fields.h, addresses
 it can normalise or surely reject); every other line is FALLBACK, for greydlog's Python path. Only
 the ``columns`` asked for are filled: the C code copies each text column's strings into one arena
-(addresses normalised), wrapped zero-copy as a pyarrow array. ``events`` makes frames.GREYD_EVENTS
-columns of the rows; ``stamps`` places their times.
+(addresses normalised; the categorical columns dictionary-encoded as they are written), wrapped
+zero-copy as pyarrow arrays. ``events`` makes frames.GREYD_EVENTS columns of the rows; ``stamps``
+places their times. ``split_frame`` is the C header split (headers.split_headers) that greydlog
+uses for the lines the scanner leaves.
 """
 
 from __future__ import annotations
@@ -49,8 +51,10 @@ class Scan:
     line: int64 per row, index of its line in the chunk. kind: int8 per row, a frames.GREYD_KINDS code
     or BAD_ADDRESS. pid: int64 per row (-1: none), None unless asked. numbers: per NUMBERS column
     asked, int64 per row, -1 where the rule has none or ``to_int`` would give <NA>. texts: per TEXTS
-    column asked, a large_string array, one per row, null where the rule has no such group; ip in
-    ipaddress compressed form ("" for BAD_ADDRESS rows), lists trimmed ("" for a connection without).
+    column asked, one value a row (null where the rule has no such group): a large_string array, or
+    for the categorical columns a dictionary array (its dictionary may hold values of rows not taken:
+    ``categorical`` keeps only those used); ip in ipaddress compressed form ("" for BAD_ADDRESS
+    rows), lists trimmed ("" for a connection without).
     """
 
     status: np.ndarray
