@@ -7,7 +7,9 @@
  * of the kinds that make up nearly all of a real log, classified *exactly* as the ordered
  * greydlog_rules.RULES would: the rule it names matches, with the same captures, and no earlier rule
  * can (the unanchored connected/disconnected rules need their literal, which is searched for first).
- * A row whose address is surely invalid for ipaddress gets kind GS_BAD_ADDRESS.
+ * A row whose address is surely invalid for ipaddress gets kind GS_BAD_ADDRESS. Only the columns the
+ * caller gives buffers for are written; host, address and lists are dictionary-encoded as they are
+ * written (a hash table per column and call), since a chunk repeats few distinct values.
  * Deliberately strict: printable ASCII only, the stamp shapes of syslog_fields.h, addresses that
  * address() can normalise or reject for certain. Every read is bounded by the line's end and every
  * write by the caller's capacities (a row that does not fit falls back), so hostile bytes cannot overrun.
@@ -222,10 +224,12 @@ static int whitelisting(const char *p, const char *end, message *m) {
 /* the rest of greylogd's and spamlogd's packet lines (rules "packet"), after their literal: "IP, daddr =
  * [^ ]+$" (in, saddr) or "[^ ]+, daddr = IP$" (out, saddr) or "IP$" */
 static int packet(const char *p, const char *end, int shape, message *m) {
-    span other;
-    if (shape == 0) return word_at(literal(run_before(p, end, ',', &m->field[GS_IP]), end, " daddr = "), end, &other) == end;
-    if (shape == 1) p = literal(run_before(p, end, ',', &other), end, " daddr = ");
-    return word_at(p, end, &m->field[GS_IP]) == end;
+    span other, *ip = &m->field[GS_IP];
+    if (shape == 0) /* the address, then the other one */
+        return word_at(literal(run_before(p, end, ',', ip), end, " daddr = "), end, &other) == end;
+    if (shape == 1) /* the other address, then this one */
+        p = literal(run_before(p, end, ',', &other), end, " daddr = ");
+    return word_at(p, end, ip) == end;
 }
 
 /* the anchored rules this scanner knows, by their literal start: kind, and how the rest is read */
@@ -337,8 +341,8 @@ static int emit(gs_out *out, int64_t i, const syslog_header *h, const char *s, c
     m->field[GS_MESSAGE] = (span){s, end};
     for (int f = 0; f < GS_TEXTS; f++) {
         const gs_text *t = &out->text[f];
-        if (t->data && m->field[f].p && t->offsets[t->strings] + (m->field[f].end - m->field[f].p) > t->capacity)
-            return 0;
+        const span *v = &m->field[f];
+        if (t->data && v->p && t->offsets[t->strings] + (v->end - v->p) > t->capacity) return 0;
     }
     for (int f = 0; f < GS_TEXTS; f++)
         if (out->text[f].data) put(&out->text[f], k, m->field[f]);
