@@ -70,7 +70,7 @@ def weekday_hour(connections: pd.DataFrame, period: Period, category: str = "gre
     hours = _hours(period)
     picked = connections.loc[connections["category"].eq(category), "ts"]
     hour = _hour_of(picked, hours, period)
-    outside = picked.loc[hour == len(hours)].dt.tz_convert(period.tz)
+    outside = picked.loc[hour == len(hours)].dropna().dt.tz_convert(period.tz)  # NaT: no hour at all
     cell = np.append((hours.day_of_week * 24 + hours.hour).to_numpy(), 7 * 24)  # last: outside
     counts = np.bincount(cell[hour], minlength=7 * 24 + 1)[:-1] + np.bincount(
         (outside.dt.day_of_week * 24 + outside.dt.hour).to_numpy(np.int64), minlength=7 * 24)

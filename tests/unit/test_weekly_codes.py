@@ -93,6 +93,9 @@ def test_hours_of_a_dst_fall_back_week_count_the_repeated_hour_twice() -> None:
     first, second = (pd.Timestamp(f"2026-10-25 0{h}:00", tz="UTC").tz_convert(DST_END.tz) for h in (0, 1))
     assert (hourly.loc[first, "greylisted"], hourly.loc[second, "greylisted"]) == (1, 2)
     assert weekday_hour(conns, DST_END).loc["Sun", 2] == 3
+    unknown = conns.assign(ts=conns["ts"].where(conns.index > 0))  # a time the log did not give
+    assert weekday_hour(unknown, DST_END).loc["Sun", 2] == 2
+    assert int(hourly_connections(unknown, DST_END)["greylisted"].sum()) == 2
 
 
 def test_gaps_of_a_sorted_log_are_those_of_the_same_times_unsorted() -> None:
