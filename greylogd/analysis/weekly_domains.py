@@ -13,7 +13,7 @@ import pandas as pd
 from greylogd.analysis.weekly_tuples import PERCENTILES, distinct_per_group, text_codes
 
 INT64_MIN = np.iinfo(np.int64).min
-DENSE_PAIRS = 1 << 26  # pool rotation: (from, to) pairs numbered without hashing up to this many
+DENSE_PAIRS = 1 << 26  # pool rotation: senders x recipients numbered without hashing (<= 5 bytes each)
 
 
 def _ranked(table: pd.DataFrame, by: str) -> pd.DataFrame:
