@@ -165,19 +165,19 @@ def pool_rotation(classified: pd.DataFrame) -> pd.DataFrame:
     """Domains whose (from, to) pairs were abandoned from one IP and later seen from another IP.
 
     Columns: domain, rotated_pairs (distinct such pairs), ips and nets (distinct, over those pairs'
-    tuples), promoted_after (rotated pairs that were eventually promoted from some IP).
+    tuples), promoted_after (rotated pairs that were eventually promoted from some IP). Counted over
+    codes, like deferred_domains: a busy week has millions of tuples in pairs seen from several IPs.
     """
     rows, pair = _pairs_of_many_ips(classified)
     multi = classified[["domain", "ip", "net", "first", "status"]].iloc[rows]
-    hit = _rotating(pair, text_codes(multi["ip"])[0], multi["first"].to_numpy("datetime64[us]").view("int64"),
+    ip = text_codes(multi["ip"])[0]
+    hit = _rotating(pair, ip, multi["first"].to_numpy("datetime64[us]").view("int64"),
                     multi["status"].eq("abandoned").to_numpy(bool))
-    rotated = multi.loc[hit, ["domain", "ip", "net", "status"]].assign(
-        pair=pair[hit], promoted=lambda f: f["status"].eq("promoted"))
-    per_pair = rotated.groupby(["domain", "pair"], sort=False, observed=True)["promoted"].any().reset_index()
-    table = rotated.groupby("domain", sort=True, observed=True).agg(ips=("ip", "nunique"),
-                                                                    nets=("net", "nunique"))
-    table["rotated_pairs"] = per_pair.groupby("domain", observed=True).size()
-    table["promoted_after"] = per_pair.groupby("domain", observed=True)["promoted"].sum()
-    table = table.reset_index()[["domain", "rotated_pairs", "ips", "nets", "promoted_after"]]
-    return _ranked(table.astype({c: "int64" for c in ["rotated_pairs", "ips", "nets", "promoted_after"]}),
-                   "rotated_pairs")
+    domain, names = text_codes(multi["domain"])
+    domain, pair, n = domain[hit], pair[hit], len(names)
+    promoted = multi["status"].eq("promoted").to_numpy(bool)[hit]
+    table = pd.DataFrame({"domain": names, "rotated_pairs": distinct_per_group(domain, pair, n),
+                          "ips": distinct_per_group(domain, ip[hit], n),
+                          "nets": distinct_per_group(domain, text_codes(multi["net"])[0][hit], n),
+                          "promoted_after": distinct_per_group(domain[promoted], pair[promoted], n)})
+    return _ranked(table.loc[table["rotated_pairs"] > 0], "rotated_pairs")
