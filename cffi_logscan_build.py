@@ -28,10 +28,10 @@ typedef struct {
     int64_t *stamp;
     int32_t *spt, *dpt;
     int8_t *ip_version;
-    int32_t *code[4];
-    int32_t *slots[4];
+    int32_t *code[5];
+    int32_t *slots[5];
     int64_t mask;
-    int32_t distinct[4];
+    int32_t distinct[5];
     char *arena[6];
     int64_t capacity[6];
     int64_t *offsets[6];

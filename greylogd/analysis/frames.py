@@ -36,7 +36,7 @@ CONNECTIONS: dict[str, str] = {
     "prefix": "category",    # LOG prefix, surrounding whitespace trimmed, e.g. "[GREYD WHITED]"
     "category": "category",  # trusted, greylisted, fallthrough, jailed, outbound, other (see CATEGORIES)
     "src": STR,              # source address, ipaddress compressed form
-    "dst": STR,              # destination address (pre-DNAT in the nat table), compressed form
+    "dst": "category",       # destination address (pre-DNAT in the nat table), compressed form (few: own)
     "spt": "UInt16",         # TCP/UDP source port; <NA> for ICMP, fragments, truncated headers
     "dpt": "UInt16",         # TCP/UDP destination port; <NA> as spt
     "proto": "category",     # PROTO= value as the kernel prints it: TCP, UDP, ICMP, ICMPv6, or a number

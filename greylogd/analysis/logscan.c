@@ -20,8 +20,10 @@
 #define LS_GOOD 0
 #define LS_SKIP 1
 #define LS_FALLBACK 2
-#define LS_FIELDS 6 /* host, prefix, in_if, proto, src, dst */
-#define LS_CODED 4  /* the first LS_CODED fields are dictionary-encoded: few distinct values */
+#define LS_FIELDS 6 /* host, prefix, in_if, proto, dst, src */
+#define LS_CODED 5  /* the first LS_CODED fields are dictionary-encoded: few distinct values */
+#define LS_DST 4
+#define LS_SRC 5
 #define LS_BAD_ADDRESS 1 /* row reasons (0: a connection), as kernlog_lines._reasons names them */
 #define LS_BAD_PORT 2
 
@@ -30,11 +32,11 @@ typedef struct {
     int64_t *stamp;  /* RFC 3339: epoch us; RFC 3164: MMDDhhmmss as printed; dmesg/kmsg: uptime us */
     int32_t *spt, *dpt; /* -1: none */
     int8_t *ip_version;
-    int32_t *code[LS_CODED];     /* host, prefix, in_if, proto: row -> index of its value among the distinct */
+    int32_t *code[LS_CODED];     /* host, prefix, in_if, proto, dst: row -> index of its value among the distinct */
     int32_t *slots[LS_CODED];    /* hash tables of the distinct values: mask + 1 entries, -1 (empty) at first */
     int64_t mask;                /* a power of two minus one, at least twice the lines: never full */
     int32_t distinct[LS_CODED];  /* distinct values so far (0 on the first call) */
-    char *arena[LS_FIELDS];      /* fields < LS_CODED: the distinct values; src, dst: one per row */
+    char *arena[LS_FIELDS];      /* fields < LS_CODED: the distinct values; src: one per row */
     int64_t capacity[LS_FIELDS];
     int64_t *offsets[LS_FIELDS]; /* distinct + 1 (coded) or rows + 1 entries, offsets[f][0] set by the caller */
     int64_t *bad_line, *bad_stamp; /* bad lines the scanner can name (one per line at most) */
@@ -132,9 +134,9 @@ static void mark(const char *s, const char *end, marks *k) {
  * 1, or LS_BAD_PORT + 1 when the patterns match but a port is out of range (to_int: 1-18 digits, <= 65535) */
 static int log_fields(const char *m, const char *end, const marks *k, row *r) {
     const char *p = k->src;
-    if (!p || p < m || !(p = word(p + 5, end, &r->field[4])) || end - p < 5 || memcmp(p, " DST=", 5) != 0)
+    if (!p || p < m || !(p = word(p + 5, end, &r->field[LS_SRC])) || end - p < 5 || memcmp(p, " DST=", 5) != 0)
         return 0;
-    if (!(p = word(p + 5, end, &r->field[5])) || p >= end) return 0;
+    if (!(p = word(p + 5, end, &r->field[LS_DST])) || p >= end) return 0;
     p = k->proto;
     if (!p || p < m || !(p = word(p + 7, end, &r->field[3]))) return 0;
     r->spt = r->dpt = -1;
@@ -165,15 +167,15 @@ static int scan_line(const char *s, const char *end, int fmt, const marks *k, ro
         return 0;
     r->stamp = h.stamp;
     r->field[0] = h.host;
-    int src = address(r->field[4], r->addr[0], &r->addr_len[0], &v4);
-    int dst = address(r->field[5], r->addr[1], &r->addr_len[1], &v6);
+    int src = address(r->field[LS_SRC], r->addr[0], &r->addr_len[0], &v4);
+    int dst = address(r->field[LS_DST], r->addr[1], &r->addr_len[1], &v6);
     if (src < 0 || dst < 0) r->reason = LS_BAD_ADDRESS;
     else if (!src || !dst) return 0;
     else r->reason = fields == LS_BAD_PORT + 1 ? LS_BAD_PORT : 0;
     if (r->reason) return 1;
     r->ip_version = (int8_t)v4;
-    r->field[4].p = r->addr[0], r->field[4].end = r->addr[0] + r->addr_len[0];
-    r->field[5].p = r->addr[1], r->field[5].end = r->addr[1] + r->addr_len[1];
+    r->field[LS_SRC].p = r->addr[0], r->field[LS_SRC].end = r->addr[0] + r->addr_len[0];
+    r->field[LS_DST].p = r->addr[1], r->field[LS_DST].end = r->addr[1] + r->addr_len[1];
     return 1;
 }
 

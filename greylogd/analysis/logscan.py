@@ -26,7 +26,7 @@ from greylogd.analysis import frames
 GOOD, SKIP, FALLBACK = lib.LS_GOOD, lib.LS_SKIP, lib.LS_FALLBACK
 BAD_ADDRESS, BAD_PORT = lib.LS_BAD_ADDRESS, lib.LS_BAD_PORT
 FORMATS = {"rfc3164": lib.LS_RFC3164, "rfc3339": lib.LS_RFC3339, "dmesg": lib.LS_DMESG, "kmsg": lib.LS_KMSG}
-FIELDS = ("host", "prefix", "in_if", "proto", "src", "dst")
+FIELDS = ("host", "prefix", "in_if", "proto", "dst", "src")  # as logscan.c numbers them
 _GUESS = 24  # bytes a row an arena starts with (typical fields are shorter; a full one is doubled)
 
 
@@ -38,8 +38,9 @@ class Scan:
     index of its line in the chunk. stamp: int64 per row, by format: rfc3339 Unix microseconds (UTC);
     rfc3164 the printed digits as MMDDhhmmss (month 1-12, not validated beyond the pattern); dmesg/kmsg
     microseconds of uptime. spt/dpt: int32, -1 when the line has none. ip_version: int8 (of src).
-    host (empty for dmesg/kmsg), prefix (trimmed), in_if, proto: categoricals (only the values used,
-    sorted); src, dst (ipaddress compressed form): large_string arrays. bad_line, bad_stamp,
+    host (empty for dmesg/kmsg), prefix (trimmed), in_if, proto, dst (ipaddress compressed form; a
+    gateway's own few addresses): categoricals (only the values used, sorted); src (compressed form):
+    a large_string array. bad_line, bad_stamp,
     bad_reason: the lines the scanner names as bad (BAD_ADDRESS or BAD_PORT), with their stamps.
     """
 
@@ -53,8 +54,8 @@ class Scan:
     prefix: pd.Categorical
     in_if: pd.Categorical
     proto: pd.Categorical
+    dst: pd.Categorical
     src: pa.Array
-    dst: pa.Array
     bad_line: np.ndarray
     bad_stamp: np.ndarray
     bad_reason: np.ndarray
@@ -165,7 +166,7 @@ def connections(found: Scan, ts: pd.Series, host: str | None, categories: Mappin
     text = lambda array: pd.array(array if rows is None else array.take(rows), dtype="str")  # noqa: E731
     return pd.DataFrame({  # arrays, not Series: a frame of Series aligns their indexes
         "ts": ts.array, "host": hosts, "prefix": prefix,
-        "category": categorise(prefix, outbound, categories), "src": text(found.src), "dst": text(found.dst),
+        "category": categorise(prefix, outbound, categories), "src": text(found.src), "dst": coded(found.dst),
         **ports, "proto": coded(found.proto),
         "ip_version": pd.arrays.IntegerArray(pick(found.ip_version).astype(np.uint8), np.zeros(n, bool)),
         "in_if": coded(found.in_if),

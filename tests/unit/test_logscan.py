@@ -41,7 +41,7 @@ def assert_same(fast: Parsed, slow: Parsed) -> None:
 
 def as_text(frame: pd.DataFrame) -> pd.DataFrame:
     categorical = list(frame.select_dtypes("category"))
-    assert categorical == ["host", "prefix", "category", "proto", "in_if"]
+    assert categorical == ["host", "prefix", "category", "dst", "proto", "in_if"]
     return frame.astype(dict.fromkeys(categorical, "str"))
 
 
