@@ -232,7 +232,7 @@ def _combine(parts: list[_Parsed], columns: tuple[str, ...]) -> GreydlogResult:
     week of events is held about once, not twice (parts and result)."""
     chunks = [frames.empty({name: frames.GREYD_EVENTS[name] for name in columns}), *(p.events for p in parts)]
     for part in parts:
-        part.events = part.events.iloc[:0]  # the chunk frames are only referenced from `chunks` now
+        part.events = part.events.iloc[:0].copy()  # a copy: a slice would keep every column alive
     joined = {}
     for name in columns:
         joined[name] = frames.concat([chunk.pop(name).to_frame() for chunk in chunks])[name]
