@@ -86,13 +86,21 @@ def timed(command: str) -> tuple[float, float]:
 
 
 def bench(path: Path, lines: int, chunk_mbs: list[int]) -> None:
-    timed(f"cat {path} > /dev/null")  # every contender reads from the page cache, grep -c first too
+    warm = f"cat {path} > /dev/null"  # before every contender: each reads from the page cache
+    timed(warm)
     print(f"\n{lines:,} lines, {path.stat().st_size / 1e6:,.0f} MB, load average {os.getloadavg()[0]:.2f}")
     grep, grep_cpu = timed(f"grep -c GREYD {path}")
     row("grep -c GREYD", lines, grep, grep_cpu, grep)
+    _readers(path, lines, chunk_mbs, grep)
+    timed(warm)  # last: sort's buffers fill memory, which slows the page faults of whatever runs next
     row("grep|awk|sort|uniq -c", lines, *timed(PIPELINE.format(path=path)), grep)
+
+
+def _readers(path: Path, lines: int, chunk_mbs: list[int], grep: float) -> None:
+    """read_kernlog and iter_kernlog in a child process each, per chunk size."""
     for mode in ("whole", "stream"):
         for chunk_mb in chunk_mbs:
+            timed(f"cat {path} > /dev/null")
             out = subprocess.run([sys.executable, __file__, "--child", str(path), mode, str(chunk_mb)],
                                  check=True, capture_output=True, text=True).stdout
             figures = json.loads(out)
