@@ -1,5 +1,5 @@
-"""Package metadata; the cffi extensions are built from cffi_build.py (greylogd._nflog),
-cffi_logscan_build.py (greylogd._logscan) and cffi_greydscan_build.py (greylogd._greydscan)."""
+"""Package metadata; the cffi extensions are built from cffi_build.py (greylogd._nflog) and
+cffi_scan_build.py (greylogd._logscan, greylogd._greydscan)."""
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -15,8 +15,7 @@ setup(
     packages=find_packages(include=["greylogd", "greylogd.*"]),
     package_data={"greylogd": ["report/templates/*", "py.typed"]},
     setup_requires=["cffi>=1.15"],
-    cffi_modules=["cffi_build.py:ffibuilder", "cffi_logscan_build.py:ffibuilder",
-                  "cffi_greydscan_build.py:ffibuilder"],
+    cffi_modules=["cffi_build.py:ffibuilder", "cffi_scan_build.py:logscan", "cffi_scan_build.py:greydscan"],
     install_requires=[
         "cffi>=1.15",
         "pandas>=3.0",

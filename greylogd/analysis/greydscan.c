@@ -275,26 +275,11 @@ static int classify(const char *s, const char *end, message *m) {
     return 0;
 }
 
-/* a hash of the bytes of s, 8 at a time (multiply and fold, as in MurmurHash3's finaliser) */
-static uint64_t hash(span s) {
-    uint64_t h = 0x9e3779b97f4a7c15u ^ (uint64_t)(s.end - s.p), w;
-    const char *p = s.p;
-    for (; s.end - p >= 8; p += 8) {
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdu;
-        h ^= h >> 32;
-    }
-    w = 0;
-    if (s.end > p) memcpy(&w, p, s.end - p);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53u;
-    return h ^ (h >> 29);
-}
-
 /* the slot of s in t's hash table: the one holding s's code, or the free one where it goes (linear
  * probing; the table is never more than half full, so a free slot is always found) */
 static int32_t *slot(const gs_text *t, span s) {
     int64_t n = s.end - s.p;
-    for (uint64_t i = hash(s) & t->mask;; i = (i + 1) & t->mask) {
+    for (uint64_t i = text_hash(s) & t->mask;; i = (i + 1) & t->mask) {
         int32_t c = t->slots[i];
         if (c < 0 || (t->offsets[c + 1] - t->offsets[c] == n && memcmp(t->data + t->offsets[c], s.p, n) == 0))
             return &t->slots[i];

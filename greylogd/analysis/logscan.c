@@ -179,21 +179,6 @@ static int scan_line(const char *s, const char *end, int fmt, const marks *k, ro
     return 1;
 }
 
-/* 8 bytes at a time (multiply and fold): the coded fields are short, and a chunk has few distinct values */
-static uint64_t hash(span v) {
-    uint64_t h = (uint64_t)(v.end - v.p) * 0x9E3779B97F4A7C15ULL, w;
-    const char *p = v.p;
-    for (; v.end - p >= 8; p += 8) {
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
-        h ^= h >> 32;
-    }
-    w = 0;
-    memcpy(&w, p, v.end - p);
-    h = (h ^ w) * 0xC4CEB9FE1A85EC53ULL;
-    return h ^ (h >> 29);
-}
-
 static int same(const ls_out *out, int f, int32_t code, span v) {
     int64_t start = out->offsets[f][code], n = v.end - v.p;
     return out->offsets[f][code + 1] - start == n && memcmp(out->arena[f] + start, v.p, n) == 0;
@@ -205,7 +190,7 @@ static int same(const ls_out *out, int f, int32_t code, span v) {
 static int32_t code(ls_out *out, int f, span v) {
     for (int64_t back = 1; back <= 4 && back <= out->rows; back++)
         if (same(out, f, out->code[f][out->rows - back], v)) return out->code[f][out->rows - back];
-    int64_t slot = (int64_t)(hash(v) & (uint64_t)out->mask);
+    int64_t slot = (int64_t)(text_hash(v) & (uint64_t)out->mask);
     for (; out->slots[f][slot] >= 0; slot = (slot + 1) & out->mask)
         if (same(out, f, out->slots[f][slot], v)) return out->slots[f][slot];
     int32_t k = out->distinct[f];
