@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 TS_DTYPE = "datetime64[us, UTC]"
 STR = "str"
@@ -181,3 +183,23 @@ def _recoded(column: pd.Series, labels: pd.Index) -> np.ndarray:
 
 def _same(cats: pd.Index, other: pd.Index) -> bool:
     return cats.dtype == other.dtype and cats.equals(other)
+
+
+def compact(codes: np.ndarray, labels: pa.Array) -> pd.Categorical:
+    """The categorical of ``labels[codes]`` (labels: a string array; code -1: missing) with only the
+    labels used, sorted: what astype("category") of those values gives, without a Python object a
+    value (arrow sorts UTF-8 bytes, whose order is code point order, pandas' order)."""
+    present = codes if codes.min(initial=0) >= 0 else codes[codes >= 0]
+    used = np.flatnonzero(np.bincount(present, minlength=len(labels)))
+    order = used[pc.array_sort_indices(labels.take(used)).to_numpy()]
+    rank = np.full(len(labels) + 1, -1, np.min_scalar_type(-len(labels) - 1))  # the extra -1: code -1's
+    rank[order] = np.arange(len(order))
+    dtype = pd.CategoricalDtype(pd.Index(labels.take(order), dtype="str"))
+    return pd.Categorical.from_codes(rank[codes], dtype=dtype, validate=False)
+
+
+def categorical(text: pa.Array) -> pd.Categorical:
+    """A string or dictionary array (nulls: missing) as the categorical ``astype("category")`` of its
+    values gives (``compact``), dictionary-encoded in C++ unless it is already."""
+    encoded = text if pa.types.is_dictionary(text.type) else pc.dictionary_encode(text)
+    return compact(encoded.indices.fill_null(-1).to_numpy().astype(np.int64), encoded.dictionary)

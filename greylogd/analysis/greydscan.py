@@ -186,7 +186,7 @@ def events(found: Scan, rows: np.ndarray, ts: pd.Series, columns: tuple[str, ...
     for name in columns:
         if name in TEXTS:
             text = found.texts[name] if every else found.texts[name].take(rows)
-            made[name] = (categorical(text) if frames.GREYD_EVENTS[name] == "category"
+            made[name] = (frames.categorical(text) if frames.GREYD_EVENTS[name] == "category"
                           else pd.Series(text, dtype="str"))
         elif name in NUMBERS:
             values = found.numbers[name][rows]
@@ -194,21 +194,6 @@ def events(found: Scan, rows: np.ndarray, ts: pd.Series, columns: tuple[str, ...
         elif name == "pid":
             made[name] = pids(found.pid[rows])
     return frames.typed(pd.DataFrame(made), {name: frames.GREYD_EVENTS[name] for name in columns})
-
-
-def categorical(text: pa.Array) -> pd.Categorical:
-    """A string or dictionary array (nulls: missing) as the categorical ``astype("category")`` of its
-    values gives (only the values present, sorted), in C++: dictionary-encoded (unless it is), the
-    values used sorted by arrow (byte order of UTF-8 is code point order, pandas' order) and the codes
-    renumbered, without a Python object a value."""
-    encoded = text if pa.types.is_dictionary(text.type) else pc.dictionary_encode(text)
-    codes = encoded.indices.fill_null(-1).to_numpy()
-    used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(encoded.dictionary)))
-    order = used[pc.array_sort_indices(encoded.dictionary.take(used)).to_numpy()]
-    rank = np.full(len(encoded.dictionary) + 1, -1, np.int32)  # the extra -1 is where code -1 lands
-    rank[order] = np.arange(len(order), dtype=np.int32)
-    dtype = pd.CategoricalDtype(pd.Index(encoded.dictionary.take(order), dtype="str"))
-    return pd.Categorical.from_codes(rank[codes], dtype=dtype, validate=False)
 
 
 def pids(pid: np.ndarray) -> pd.Series:

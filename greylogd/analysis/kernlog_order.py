@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from greylogd.analysis import frames, logscan
+from greylogd.analysis import frames
 from greylogd.analysis.headers import arrow_strings
 from greylogd.analysis.kernlog_lines import Parsed
 
@@ -125,10 +125,11 @@ def _column(column: pd.Series, keep: np.ndarray,
 
 def _tidy(column: pd.Series) -> pd.Series:
     """A categorical column as astype("category") of its values would make it: unused categories
-    dropped, the rest sorted. The parts' categories are (logscan.compact, astype("category")) and so
+    dropped, the rest sorted. The parts' categories are (frames.compact, astype("category")) and so
     is their union (frames.concat): only dropping rows can leave one unused."""
-    codes, labels = np.asarray(column.cat.codes, np.int64), column.cat.categories.to_numpy(object)
+    codes, labels = np.asarray(column.cat.codes, np.int64), column.cat.categories
     used = np.bincount(codes[codes >= 0], minlength=len(labels))
-    if used.all() and all(labels[:-1] < labels[1:]):
+    if used.all() and labels.is_monotonic_increasing:
         return column
-    return pd.Series(logscan.compact(codes, labels), index=column.index, name=column.name)
+    return pd.Series(frames.compact(codes, pa.array(labels, pa.large_string())), index=column.index,
+                     name=column.name)

@@ -106,10 +106,9 @@ class _Arrays:
     def result(self, out: object) -> Scan:
         """The Scan of what ls_scan wrote (views of these arrays, cut to the rows and bad lines)."""
         rows, coded = out.rows, lib.LS_CODED
-        labels = [_strings(self.arenas[f], self.ends[f], out.distinct[f]).to_numpy(zero_copy_only=False)
-                  for f in range(coded)]
+        labels = [_strings(self.arenas[f], self.ends[f], out.distinct[f]) for f in range(coded)]
         return Scan(self.status, *(values[:rows] for values in self.rows.values()),
-                    *(compact(self.codes[f][:rows].astype(np.int64), labels[f]) for f in range(coded)),
+                    *(frames.compact(self.codes[f][:rows], labels[f]) for f in range(coded)),
                     *(_strings(self.arenas[f], self.ends[f], rows) for f in range(coded, len(FIELDS))),
                     *(values[:out.bad] for values in self.bad.values()))
 
@@ -158,7 +157,8 @@ def connections(found: Scan, ts: pd.Series, host: str | None, categories: Mappin
     pick = (lambda values: values) if rows is None else (lambda values: values[rows])
     coded = (lambda values: values) if rows is None else (lambda values: _dropped_unused(values[rows]))
     n = len(pick(found.line))
-    hosts = coded(found.host) if host is None else compact(np.zeros(n, np.int64), np.array([host], object))
+    one_host = pa.array([host], pa.large_string())
+    hosts = coded(found.host) if host is None else frames.compact(np.zeros(n, np.int64), one_host)
     prefix = coded(found.prefix)
     outbound = np.asarray(pick(found.in_if.codes)) == found.in_if.categories.get_indexer([""])[0]
     ports = {name: pd.arrays.IntegerArray(pick(values).astype(np.uint16), pick(values) < 0)
@@ -174,7 +174,7 @@ def connections(found: Scan, ts: pd.Series, host: str | None, categories: Mappin
 
 
 def _dropped_unused(values: pd.Categorical) -> pd.Categorical:
-    return compact(np.asarray(values.codes, np.int64), values.categories.to_numpy(object))
+    return frames.compact(np.asarray(values.codes), pa.array(values.categories, pa.large_string()))
 
 
 def categorise(prefix: pd.Categorical, outbound: np.ndarray,
@@ -188,16 +188,4 @@ def categorise(prefix: pd.Categorical, outbound: np.ndarray,
     labels, inverse = np.unique(names, return_inverse=True)
     codes = inverse[:-1][np.asarray(prefix.codes)]  # a trimmed prefix is never missing
     codes[outbound] = inverse[-1]
-    return compact(codes, labels)
-
-
-def compact(codes: np.ndarray, labels: np.ndarray) -> pd.Categorical:
-    """The categorical of ``labels[codes]`` (an object array of str; code -1: missing) with only the
-    labels used, sorted: what astype("category") of those values gives, without hashing them."""
-    present = codes if codes.min(initial=0) >= 0 else codes[codes >= 0]
-    used = np.flatnonzero(np.bincount(present, minlength=len(labels)))
-    kept = used[np.argsort(labels[used], kind="stable")]
-    rank = np.full(len(labels) + 1, -1, np.min_scalar_type(-len(labels) - 1))  # the extra -1: where -1 lands
-    rank[kept] = np.arange(len(kept))
-    dtype = pd.CategoricalDtype(pd.Index(labels[kept], dtype="str"))
-    return pd.Categorical.from_codes(rank[codes], dtype=dtype, validate=False)
+    return frames.compact(codes, pa.array(labels, pa.large_string()))

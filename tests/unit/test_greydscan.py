@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal, assert_series_equal
 
-from greylogd.analysis import greydlog, greydscan
+from greylogd.analysis import frames, greydlog, greydscan
 from greylogd.analysis.greydlog import KEEP, PROGRAMS, parse_chunk, read_greydlog
 from greylogd.analysis.greydlog_rules import KIND
 from greylogd.analysis.headers import SourceOptions, split_stamps
@@ -255,6 +255,6 @@ def test_stamps_are_placed_as_split_stamps_places_them(zone: str, reference: dat
 @given(st.lists(st.none() | st.text(alphabet=string.printable + "\u00e9\u4e2d\U0001f600", max_size=4),
                 max_size=40))
 def test_categorical_is_astype_category(values: list[str | None]) -> None:
-    got = greydscan.categorical(pa.array(values, pa.large_string()))
+    got = frames.categorical(pa.array(values, pa.large_string()))
     expected = pd.Series(values, dtype="str").astype("category").array
     assert_series_equal(pd.Series(got), pd.Series(expected))
