@@ -152,7 +152,7 @@ def _merge(first: _Parsed, then: _Parsed) -> _Parsed:
 def parse_split(raw: RawChunk, options: SourceOptions,
                 columns: tuple[str, ...] = tuple(frames.GREYD_EVENTS_COLUMNS)) -> _Parsed:
     """``parse_chunk`` of a raw RFC 3164/3339 chunk, same result: the headers are split in C
-    (``headers.split_headers``, stamps by ``split_stamps``) and only the lines of PROGRAMS kept; the
+    (``headers.split_headers``, stamps by ``stamps.split_stamps``) and only the lines of PROGRAMS kept; the
     lines it cannot vouch for, or whose stamp the time rules reject, are split by ``envelopes`` (as
     kernlog does), which also says why a line is bad. Messages are classified by the RE2 rules."""
     frame, split = greydscan.split_frame(raw, options, "host" in columns, PROGRAMS)

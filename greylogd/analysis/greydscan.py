@@ -7,8 +7,8 @@ ordered greydlog_rules.RULES would (printable ASCII, the stamp shapes of syslog_
 it can normalise or surely reject); every other line is FALLBACK, for greydlog's Python path. Only
 the ``columns`` asked for are filled: the C code copies each text column's strings into one arena
 (addresses normalised; the categorical columns dictionary-encoded as they are written), wrapped
-zero-copy as pyarrow arrays. ``events`` makes frames.GREYD_EVENTS columns of the rows; ``stamps``
-places their times. ``split_frame`` is the C header split (headers.split_headers) that greydlog
+zero-copy as pyarrow arrays. ``events`` makes frames.GREYD_EVENTS columns of the rows; ``row_times``
+places their times (stamps.split_stamps). ``split_frame`` is the C header split (headers.split_headers) that greydlog
 uses for the lines the scanner leaves.
 """
 
@@ -25,8 +25,9 @@ import pyarrow.compute as pc
 from greylogd._greydscan import ffi, lib
 from greylogd.analysis import frames
 from greylogd.analysis.greydlog_rules import KIND
-from greylogd.analysis.headers import SourceOptions, split_headers, split_stamps
+from greylogd.analysis.headers import SourceOptions, split_headers
 from greylogd.analysis.sources import RawChunk
+from greylogd.analysis.stamps import split_stamps
 
 GOOD, SKIP, FALLBACK = lib.GS_GOOD, lib.GS_SKIP, lib.GS_FALLBACK
 FORMATS = {"rfc3164": lib.LS_RFC3164, "rfc3339": lib.LS_RFC3339}
@@ -47,7 +48,7 @@ class Scan:
     """What the scanner made of one chunk of n lines (rows: the GOOD lines, in line order).
 
     status: int8 per line. stamp: int64 per line (-1 for FALLBACK lines), by format: rfc3339 Unix
-    microseconds (UTC), rfc3164 the printed digits as MMDDhhmmss (``stamps`` places both).
+    microseconds (UTC), rfc3164 the printed digits as MMDDhhmmss (``row_times`` places both).
     line: int64 per row, index of its line in the chunk. kind: int8 per row, a frames.GREYD_KINDS code
     or BAD_ADDRESS. pid: int64 per row (-1: none), None unless asked. numbers: per NUMBERS column
     asked, int64 per row, -1 where the rule has none or ``to_int`` would give <NA>. texts: per TEXTS
@@ -136,43 +137,15 @@ class _Text:
 
 
 def row_times(found: Scan, fmt: str, mtime: datetime, options: SourceOptions) -> pd.Series:
-    """The time of each scanned row (TS_DTYPE, UTC, by ``stamps``). A line whose stamp the time rules
+    """The time of each scanned row (TS_DTYPE, UTC, by stamps.split_stamps). A line whose stamp the time rules
     reject (e.g. Feb 30) is made FALLBACK in ``found.status``, for the Python path to say why; its row,
     if any, gets NaT and must be dropped by the caller (its status is no longer GOOD)."""
     checked = np.flatnonzero(found.status != FALLBACK)
-    ts = stamps(found.stamp[checked], fmt, mtime, options)
+    ts = split_stamps(found.stamp[checked], fmt, mtime, options)
     found.status[checked[ts.isna().to_numpy()]] = FALLBACK
     position = np.zeros(len(found.status), np.int64)  # line -> its place in ts
     position[checked] = np.arange(len(checked))
     return ts.iloc[position[found.line]].reset_index(drop=True)
-
-
-_HOUR_US = 3599 * 1_000_000  # from hh:00:00 to hh:59:59
-_NAT = np.iinfo(np.int64).min
-
-
-def stamps(stamp: np.ndarray, fmt: str, mtime: datetime, options: SourceOptions) -> pd.Series:
-    """headers.split_stamps of scanned stamps (TS_DTYPE, UTC; NaT where its time rules give none), same
-    result. RFC 3164 stamps are placed once per clock hour and chunk, not once per second (a week has
-    600,000 distinct seconds, about 1.5 us each to place): where split_stamps puts hh:59:59 exactly
-    3599 s after hh:00:00, the UTC offset, the year and the New Year roll-over are the same across
-    the hour, so each stamp is its hour's start plus its minutes and seconds. Hours without that
-    property (a DST gap, the reference hour) and stamps with minutes or seconds above 59 are placed by
-    split_stamps one by one. Exact for zones whose offset changes at most once within an hour (tzdata
-    has none that changes twice within 12 hours, 1990-2100)."""
-    if fmt != "rfc3164":
-        return split_stamps(stamp, fmt, mtime, options)
-    hour, rest = np.divmod(stamp, 10_000)
-    codes, hours = pd.factorize(hour)
-    bounds = split_stamps(np.concatenate([hours * 10_000, hours * 10_000 + 5959]), fmt, mtime, options)
-    first, last = np.split(bounds.array.asi8, 2)
-    linear = (first != _NAT) & (last != _NAT) & (last - first == _HOUR_US)
-    minute, second = np.divmod(rest, 100)
-    simple = linear[codes] & (minute < 60) & (second < 60)
-    micros = first[codes] + (minute * 60 + second) * 1_000_000
-    if not simple.all():
-        micros[~simple] = split_stamps(stamp[~simple], fmt, mtime, options).array.asi8
-    return pd.Series(micros.view("datetime64[us]")).dt.tz_localize("UTC")
 
 
 def events(found: Scan, rows: np.ndarray, ts: pd.Series, columns: tuple[str, ...]) -> pd.DataFrame:

@@ -2,7 +2,8 @@
 
 All work is vectorized: one RE2 pass (``pyarrow.compute.extract_regex``) per chunk for the header,
 and stamps are converted per distinct value. ``split_headers`` finds the same header parts in one C
-pass (greylogd._logscan) for the formats kern.log and syslog usually have. Formats and their time
+pass (greylogd._logscan) for the formats kern.log and syslog usually have (``stamps.split_stamps``
+places the stamps it and the scanners give). Formats and their time
 rules are listed in ``greylogd.analysis.sources``; the header patterns are ``HEADERS``.
 """
 
@@ -73,7 +74,6 @@ class HeaderSpans:
     message: np.ndarray
 
 
-_MONTHS = ["", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 SPLIT_FORMATS = {"rfc3164": lib.LS_RFC3164, "rfc3339": lib.LS_RFC3339, "dmesg": lib.LS_DMESG,
                  "kmsg": lib.LS_KMSG}
 
@@ -94,30 +94,6 @@ def split_headers(lines: pa.Array, fmt: str) -> HeaderSpans:
                    ffi.from_buffer("int64_t[]", spans), ffi.from_buffer("int64_t[]", pid))
     parsed = status == lib.LS_GOOD
     return HeaderSpans(parsed, stamp, spans[:, 0:2], spans[:, 2:4], pid, spans[:, 4])
-
-
-def split_stamps(stamp: np.ndarray, fmt: str, mtime: datetime, options: SourceOptions) -> pd.Series:
-    """Event times (TS_DTYPE, UTC) of stamps as ``split_headers`` (or logscan.scan) gives them for
-    ``fmt``, with the time rules of STAMP_PARSERS; NaT where those rules give none (e.g. Feb 30): the
-    caller gives such lines to ``envelopes``, which says why."""
-    if fmt == "rfc3339":
-        return pd.Series(stamp.view("datetime64[us]")).dt.tz_localize("UTC")
-    if fmt != "rfc3164":
-        return uptime_us(pd.Series(stamp), options)
-    codes, uniques = pd.factorize(stamp)
-    unique_ts = STAMP_PARSERS["rfc3164"](_rfc3164_text(uniques), mtime, options)
-    return pd.Series(unique_ts.array.take(codes), dtype=TS_DTYPE)
-
-
-def _rfc3164_text(stamp: np.ndarray) -> pd.Series:
-    """MMDDhhmmss numbers as the RFC 3164 stamps they were (``Nov 23 08:05:58``, day zero-padded),
-    built column-wise: a Python loop per distinct stamp cost as much as parsing them."""
-    month, rest = np.divmod(stamp, 10**8)
-    two = [pc.utf8_lpad(pc.cast(pa.array(part), pa.string()), 2, "0")
-           for part in (rest // 10**6, rest // 10**4 % 100, rest // 100 % 100, rest % 100)]
-    day = pc.binary_join_element_wise(pa.array(_MONTHS).take(pa.array(month)), two[0], " ")
-    return pd.Series(pc.binary_join_element_wise(day, pc.binary_join_element_wise(*two[1:], ":"), " "),
-                     dtype="str")
 
 
 def sniff(lines: pa.Array) -> str | None:

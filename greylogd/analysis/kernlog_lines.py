@@ -21,8 +21,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from greylogd.analysis import frames, logscan
-from greylogd.analysis.headers import SourceOptions, arrow_strings, split_stamps, to_int
+from greylogd.analysis.headers import SourceOptions, arrow_strings, to_int
 from greylogd.analysis.sources import Envelopes, RawChunk, bad_lines, chunk_envelopes, subset
+from greylogd.analysis.stamps import split_stamps
 
 # Three short patterns rather than one spanning the line: RE2's submatch engine runs over the span of
 # the match, so short matches are several times faster. The first SRC/DST and PROTO are the outer

@@ -20,8 +20,9 @@ from pandas.testing import assert_frame_equal, assert_series_equal
 from greylogd.analysis import frames, greydlog, greydscan
 from greylogd.analysis.greydlog import KEEP, PROGRAMS, parse_chunk, read_greydlog
 from greylogd.analysis.greydlog_rules import KIND
-from greylogd.analysis.headers import SourceOptions, split_stamps
+from greylogd.analysis.headers import SourceOptions
 from greylogd.analysis.sources import RawChunk, chunk_envelopes, map_chunks
+from greylogd.analysis.stamps import rfc3164_times, split_stamps
 from tests.unit.test_greydlog import OPTIONS
 from tests.unit.test_greydlog_split import ALL, FUZZ, REPORT, assert_same
 
@@ -240,15 +241,15 @@ def test_rejected_stamps_and_fallback_lines_keep_line_order() -> None:
 @pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe"])
 @pytest.mark.parametrize("reference", [datetime(2026, 3, 29, 1, 30, tzinfo=UTC),
                                        datetime(2026, 12, 31, 23, 30, tzinfo=UTC)])
-def test_stamps_are_placed_as_split_stamps_places_them(zone: str, reference: datetime) -> None:
+def test_stamps_placed_by_the_hour_are_placed_as_one_by_one(zone: str, reference: datetime) -> None:
     """Random MMDDhhmmss stamps (DST days, New Year, Feb 29, out-of-range fields) about 25 to an hour."""
     rng = np.random.default_rng(5)
     stamp = np.zeros(30_000, np.int64)
     for low, high in ((1, 13), (0, 33), (0, 25), (0, 62), (0, 62)):  # month, day, hour, minute, second
         stamp = stamp * 100 + rng.integers(low, high, len(stamp))
     options = SourceOptions(tz=zone, reference=reference)
-    got = greydscan.stamps(stamp, "rfc3164", reference, options)
-    assert_series_equal(got, split_stamps(stamp, "rfc3164", reference, options))
+    got = split_stamps(stamp, "rfc3164", reference, options)
+    assert_series_equal(got, rfc3164_times(stamp, reference, options))
     assert got.isna().sum() > 1000
 
 
