@@ -8,8 +8,8 @@ it can normalise or surely reject); every other line is FALLBACK, for greydlog's
 the ``columns`` asked for are filled: the C code copies each text column's strings into one arena
 (addresses normalised; the categorical columns dictionary-encoded as they are written), wrapped
 zero-copy as pyarrow arrays. ``events`` makes frames.GREYD_EVENTS columns of the rows; ``row_times``
-places their times (stamps.split_stamps). ``split_frame`` is the C header split (headers.split_headers) that greydlog
-uses for the lines the scanner leaves.
+places their times (stamps.split_stamps). ``split_frame`` is the C header split
+(headers.split_headers) that greydlog uses for the lines the scanner leaves.
 """
 
 from __future__ import annotations
