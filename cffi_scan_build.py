@@ -2,10 +2,11 @@
 
 greylogd._logscan is built from greylogd/analysis/logscan.c (one-pass scanner of kernel LOG lines; Python
 side logscan.py) and greylogd._greydscan from greylogd/analysis/greydscan.c (greyd's log lines; Python side
-greydscan.py). Both include greylogd/analysis/syslog_fields.h, the syslog header, address and hashing code
-they share. cffi releases the GIL around ls_scan and gs_scan, so the readers' worker threads scan chunks in
-parallel. setup.py names the builders ``logscan`` and ``greydscan``; ``python cffi_scan_build.py`` builds
-both in place (for development).
+greydscan.py). Both include greylogd/analysis/syslog_fields.h (syslog header and address parsing) and
+text_column.h (their output text columns, dictionary-encoded or not; Python side scan_text.py). cffi
+releases the GIL around ls_scan and gs_scan, so the readers' worker threads scan chunks in parallel.
+setup.py names the builders ``logscan`` and ``greydscan``; ``python cffi_scan_build.py`` builds both in
+place (for development).
 """
 
 from pathlib import Path
@@ -14,7 +15,20 @@ from cffi import FFI
 
 ANALYSIS = Path(__file__).parent / "greylogd" / "analysis"
 
-LOGSCAN_CDEF = """
+TEXT_COLUMN_CDEF = """
+typedef struct {
+    char *data;
+    int64_t capacity;
+    int64_t *offsets;
+    uint8_t *valid;
+    int32_t *code;
+    int32_t *slots;
+    int64_t mask, room;
+    int64_t strings;
+} text_column;
+"""
+
+LOGSCAN_CDEF = TEXT_COLUMN_CDEF + """
 #define LS_GOOD ...
 #define LS_SKIP ...
 #define LS_FALLBACK ...
@@ -32,27 +46,20 @@ typedef struct {
     int64_t *stamp;
     int32_t *spt, *dpt;
     int8_t *ip_version;
-    int32_t *code[5];
-    int32_t *slots[5];
-    int64_t mask;
-    int32_t distinct[5];
-    char *arena[6];
-    int64_t capacity[6];
-    int64_t *offsets[6];
+    text_column text[6];
     int64_t *bad_line, *bad_stamp;
     int8_t *bad_reason;
-    int64_t rows, bad, next;
-    int full;
+    int64_t rows, bad;
 } ls_out;
 
 int64_t ls_count_lines(const char *data, int64_t size, int *ascii);
 void ls_line_ends(const char *data, int64_t size, int64_t *ends);
 void ls_headers(const char *data, const int64_t *offsets, int64_t n, int fmt, int8_t *status, int64_t *stamp,
                 int64_t *spans, int64_t *pid);
-int ls_scan(const char *data, const int64_t *offsets, int64_t n, int fmt, int8_t *status, ls_out *out);
+void ls_scan(const char *data, const int64_t *offsets, int64_t n, int fmt, int8_t *status, ls_out *out);
 """
 
-GREYDSCAN_CDEF = """
+GREYDSCAN_CDEF = TEXT_COLUMN_CDEF + """
 #define GS_GOOD ...
 #define GS_SKIP ...
 #define GS_FALLBACK ...
@@ -82,23 +89,13 @@ GREYDSCAN_CDEF = """
 #define LS_RFC3164 ...
 #define LS_RFC3339 ...
 
-typedef struct {
-    char *data;
-    int64_t capacity;
-    int64_t *offsets;
-    uint8_t *valid;
-    int32_t *code;
-    int32_t *slots;
-    int64_t mask, room;
-    int64_t strings;
-} gs_text;
 
 typedef struct {
     int64_t *line;
     int8_t *kind;
     int64_t *pid;
     int64_t *number[3];
-    gs_text text[8];
+    text_column text[8];
     int64_t rows;
 } gs_out;
 
@@ -112,7 +109,7 @@ def builder(module: str, source: str, cdef: str) -> FFI:
     ffi = FFI()
     ffi.cdef(cdef)
     ffi.set_source(module, (ANALYSIS / source).read_text(encoding="utf-8"), include_dirs=[str(ANALYSIS)],
-                   depends=[str(ANALYSIS / "syslog_fields.h")],
+                   depends=[str(ANALYSIS / "syslog_fields.h"), str(ANALYSIS / "text_column.h")],
                    extra_compile_args=["-O2", "-Wall", "-Wextra"])
     return ffi
 

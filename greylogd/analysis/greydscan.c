@@ -18,7 +18,7 @@
 #define _GNU_SOURCE
 #endif
 #include <strings.h>
-#include "syslog_fields.h"
+#include "text_column.h"
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -54,28 +54,12 @@
 #define GS_BLACK_CLIENTS 2
 #define GS_NUMBERS 3
 
-/* one text column: strings back to back, one a row, or (code) each distinct string once, a column of
- * few distinct values (host, address, lists) being dictionary-encoded as it is written. A row's
- * string is part of its line, or its normalised address, which is no longer than its line's header
- * and address: a capacity of data's size always suffices. */
-typedef struct {
-    char *data;       /* NULL: not wanted */
-    int64_t capacity;
-    int64_t *offsets; /* strings + 1 entries, [0] set by the caller */
-    uint8_t *valid;   /* without code: row -> 0 where the row's rule has no such group (string empty) */
-    int32_t *code;    /* NULL: a string a row; else row -> index of its string, -1 where it has none */
-    int32_t *slots;   /* with code: hash table of mask + 1 entries (all -1 on the call), grown up to
-                         room entries: a power of two more than twice the lines */
-    int64_t mask, room;
-    int64_t strings;  /* strings written (0 on the call) */
-} gs_text;
-
 typedef struct {
     int64_t *line;                /* row -> index of its line */
     int8_t *kind;                 /* row -> GS_CONNECTED .. GS_PACKET, or GS_BAD_ADDRESS */
     int64_t *pid;                 /* row -> pid, -1: none; NULL: not wanted */
     int64_t *number[GS_NUMBERS];  /* row -> value, -1: none or out of range; NULL: not wanted */
-    gs_text text[GS_TEXTS];
+    text_column text[GS_TEXTS];
     int64_t rows;                 /* rows written (0 on the call) */
 } gs_out;
 
@@ -275,45 +259,6 @@ static int classify(const char *s, const char *end, message *m) {
     return 0;
 }
 
-/* the slot of s in t's hash table: the one holding s's code, or the free one where it goes (linear
- * probing; the table is never more than half full, so a free slot is always found) */
-static int32_t *slot(const gs_text *t, span s) {
-    int64_t n = s.end - s.p;
-    for (uint64_t i = text_hash(s) & t->mask;; i = (i + 1) & t->mask) {
-        int32_t c = t->slots[i];
-        if (c < 0 || (t->offsets[c + 1] - t->offsets[c] == n && memcmp(t->data + t->offsets[c], s.p, n) == 0))
-            return &t->slots[i];
-    }
-}
-
-/* double t's hash table and put its strings back: it starts small (a chunk's distinct values are
- * few, and a table that fits in the cache is probed without misses) and is kept at most half full */
-static void grow(gs_text *t) {
-    t->mask = 2 * t->mask + 1;
-    memset(t->slots, 0xff, (t->mask + 1) * sizeof *t->slots);
-    for (int64_t c = 0; c < t->strings; c++)
-        *slot(t, (span){t->data + t->offsets[c], t->data + t->offsets[c + 1]}) = (int32_t)c;
-}
-
-/* the string s of row k (p NULL: the rule has none) into t; the caller checked that it fits */
-static void put(gs_text *t, int64_t k, span s) {
-    int64_t n = s.p ? s.end - s.p : 0;
-    if (t->code) {
-        if (2 * (t->strings + 1) > t->mask + 1 && t->mask + 1 < t->room) grow(t);
-        int32_t *found = s.p ? slot(t, s) : NULL;
-        if (!found || *found >= 0) { /* no string, or one already written */
-            t->code[k] = found ? *found : -1;
-            return;
-        }
-        t->code[k] = *found = (int32_t)t->strings;
-    } else {
-        t->valid[k] = s.p != NULL;
-    }
-    if (n) memcpy(t->data + t->offsets[t->strings], s.p, n); /* memcpy from NULL is undefined */
-    t->offsets[t->strings + 1] = t->offsets[t->strings] + n;
-    t->strings++;
-}
-
 /* append the row of line i; 0 (nothing appended) when its address is not known here or does not fit */
 static int emit(gs_out *out, int64_t i, const syslog_header *h, const char *s, const char *end, message *m) {
     char ip[48];
@@ -324,13 +269,9 @@ static int emit(gs_out *out, int64_t i, const syslog_header *h, const char *s, c
     m->field[GS_IP] = (span){ip, ip + len};
     m->field[GS_HOST] = h->host, m->field[GS_PROGRAM] = h->program;
     m->field[GS_MESSAGE] = (span){s, end};
-    for (int f = 0; f < GS_TEXTS; f++) {
-        const gs_text *t = &out->text[f];
-        const span *v = &m->field[f];
-        if (t->data && v->p && t->offsets[t->strings] + (v->end - v->p) > t->capacity) return 0;
-    }
     for (int f = 0; f < GS_TEXTS; f++)
-        if (out->text[f].data) put(&out->text[f], k, m->field[f]);
+        if (!text_fits(&out->text[f], m->field[f])) return 0;
+    for (int f = 0; f < GS_TEXTS; f++) text_put(&out->text[f], k, m->field[f]);
     for (int f = 0; f < GS_NUMBERS; f++)
         if (out->number[f]) out->number[f][k] = m->number[f];
     if (out->pid) out->pid[k] = h->pid;

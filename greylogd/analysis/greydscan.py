@@ -26,6 +26,7 @@ from greylogd._greydscan import ffi, lib
 from greylogd.analysis import frames
 from greylogd.analysis.greydlog_rules import KIND
 from greylogd.analysis.headers import SourceOptions, split_headers
+from greylogd.analysis.scan_text import TextColumn
 from greylogd.analysis.sources import RawChunk
 from greylogd.analysis.stamps import split_stamps
 
@@ -80,7 +81,7 @@ def scan(lines: pa.Array, fmt: str, columns: tuple[str, ...]) -> Scan:
     pid = np.empty(n, np.int64) if "pid" in columns else None
     numbers = {name: np.empty(n, np.int64) for name in NUMBERS if name in columns}
     size = int(offsets[-1] - offsets[0]) + 64
-    texts = {name: _Text(n, size, dictionary=frames.GREYD_EVENTS[name] == "category")
+    texts = {name: TextColumn(n, size, dictionary=frames.GREYD_EVENTS[name] == "category")
              for name in TEXTS if name in columns}
     out = ffi.new("gs_out *")
     out.line, out.kind = ffi.from_buffer("int64_t[]", line), ffi.from_buffer("int8_t[]", kind)
@@ -88,7 +89,7 @@ def scan(lines: pa.Array, fmt: str, columns: tuple[str, ...]) -> Scan:
     for name, values in numbers.items():
         out.number[NUMBERS[name]] = ffi.from_buffer("int64_t[]", values)
     for name, text in texts.items():
-        text.attach(out.text[TEXTS[name]])
+        text.attach(out.text[TEXTS[name]], ffi)
     lib.gs_scan(ffi.from_buffer("char[]", data) if data is not None else ffi.NULL,
                 ffi.from_buffer("int64_t[]", offsets), n, FORMATS[fmt], ffi.from_buffer("int8_t[]", status),
                 ffi.from_buffer("int64_t[]", stamp), out)
@@ -96,44 +97,6 @@ def scan(lines: pa.Array, fmt: str, columns: tuple[str, ...]) -> Scan:
     return Scan(status, stamp, line[:rows], _KINDS[kind[:rows]], None if pid is None else pid[:rows],
                 {name: values[:rows] for name, values in numbers.items()},
                 {name: text.array(rows, out.text[TEXTS[name]].strings) for name, text in texts.items()})
-
-
-_FIRST_SLOTS = 10  # log2 of the hash table's first size (gs_text.slots; the C code doubles it as needed)
-
-
-class _Text:
-    """The buffers of one gs_text column of a chunk of n lines (``dictionary``: each distinct string
-    once, with a code a row). The arena has the chunk's size (only the pages written are touched)."""
-
-    def __init__(self, n: int, size: int, dictionary: bool) -> None:
-        self.arena, self.ends = np.empty(size, np.uint8), np.zeros(n + 1, np.int64)
-        self.valid = np.empty(0 if dictionary else n, np.uint8)
-        self.code = np.empty(n if dictionary else 0, np.int32)
-        self.slots = np.empty(1 << max(_FIRST_SLOTS, (2 * n + 1).bit_length()) if dictionary else 0, np.int32)
-        self.slots[:1 << _FIRST_SLOTS] = -1
-
-    def attach(self, text: object) -> None:
-        """Point the C struct's fields at these buffers."""
-        text.data, text.capacity = ffi.from_buffer("char[]", self.arena), len(self.arena)
-        text.offsets = ffi.from_buffer("int64_t[]", self.ends)
-        if len(self.slots):
-            text.code, text.mask = ffi.from_buffer("int32_t[]", self.code), (1 << _FIRST_SLOTS) - 1
-            text.slots, text.room = ffi.from_buffer("int32_t[]", self.slots), len(self.slots)
-        else:
-            text.valid = ffi.from_buffer("uint8_t[]", self.valid)
-
-    def array(self, rows: int, strings: int) -> pa.Array:
-        """The column of ``rows`` rows the C code wrote ``strings`` strings for, zero-copy over its
-        buffers: a large_string array, or a dictionary array of them."""
-        offsets, data = pa.py_buffer(self.ends[:strings + 1]), pa.py_buffer(self.arena[:self.ends[strings]])
-        if not len(self.slots):
-            absent = rows - int(np.count_nonzero(self.valid[:rows]))
-            bitmap = pa.py_buffer(np.packbits(self.valid[:rows], bitorder="little")) if absent else None
-            return pa.LargeStringArray.from_buffers(rows, offsets, data, bitmap, absent)
-        codes = self.code[:rows]
-        absent = codes < 0
-        return pa.DictionaryArray.from_arrays(pa.array(codes, mask=absent if absent.any() else None),
-                                              pa.LargeStringArray.from_buffers(strings, offsets, data))
 
 
 def row_times(found: Scan, fmt: str, mtime: datetime, options: SourceOptions) -> pd.Series:

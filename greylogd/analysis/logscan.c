@@ -8,11 +8,13 @@
  * fit, addresses a plain dotted quad or a hex-and-colons IPv6 address that is not IPv4-mapped.
  * Every read is bounded by the line's end and every write by the caller's capacities (a row that does
  * not fit becomes LS_FALLBACK), so hostile bytes (NUL, invalid UTF-8, huge lines) cannot overrun.
+ * Output text columns (text_column.h): host, prefix, in_if, proto and dst dictionary-encoded as they
+ * are written (a chunk has few distinct values of each), src one string a row.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "syslog_fields.h"
+#include "text_column.h"
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -32,17 +34,10 @@ typedef struct {
     int64_t *stamp;  /* RFC 3339: epoch us; RFC 3164: MMDDhhmmss as printed; dmesg/kmsg: uptime us */
     int32_t *spt, *dpt; /* -1: none */
     int8_t *ip_version;
-    int32_t *code[LS_CODED];     /* host, prefix, in_if, proto, dst: row -> index of its value among the distinct */
-    int32_t *slots[LS_CODED];    /* hash tables of the distinct values: mask + 1 entries, -1 (empty) at first */
-    int64_t mask;                /* a power of two minus one, at least twice the lines: never full */
-    int32_t distinct[LS_CODED];  /* distinct values so far (0 on the first call) */
-    char *arena[LS_FIELDS];      /* fields < LS_CODED: the distinct values; src: one per row */
-    int64_t capacity[LS_FIELDS];
-    int64_t *offsets[LS_FIELDS]; /* distinct + 1 (coded) or rows + 1 entries, offsets[f][0] set by the caller */
+    text_column text[LS_FIELDS];   /* fields < LS_CODED dictionary-encoded, src one a row */
     int64_t *bad_line, *bad_stamp; /* bad lines the scanner can name (one per line at most) */
     int8_t *bad_reason;            /* LS_BAD_ADDRESS or LS_BAD_PORT */
-    int64_t rows, bad, next;     /* rows and bad lines written, next line to scan: 0, 0, 0 on the first call */
-    int full;                    /* the field whose arena was full when ls_scan returned 0 */
+    int64_t rows, bad;             /* rows and bad lines written: 0 and 0 on the call */
 } ls_out;
 
 typedef struct {
@@ -179,50 +174,12 @@ static int scan_line(const char *s, const char *end, int fmt, const marks *k, ro
     return 1;
 }
 
-static int same(const ls_out *out, int f, int32_t code, span v) {
-    int64_t start = out->offsets[f][code], n = v.end - v.p;
-    return out->offsets[f][code + 1] - start == n && memcmp(out->arena[f] + start, v.p, n) == 0;
-}
-
-/* the code of v in dictionary f, added when new; the last few rows' values are tried first (log lines
- * mostly repeat host, interface and protocol, and alternate among a few prefixes). -1 when a new value
- * does not fit the arena. */
-static int32_t code(ls_out *out, int f, span v) {
-    for (int64_t back = 1; back <= 4 && back <= out->rows; back++)
-        if (same(out, f, out->code[f][out->rows - back], v)) return out->code[f][out->rows - back];
-    int64_t slot = (int64_t)(text_hash(v) & (uint64_t)out->mask);
-    for (; out->slots[f][slot] >= 0; slot = (slot + 1) & out->mask)
-        if (same(out, f, out->slots[f][slot], v)) return out->slots[f][slot];
-    int32_t k = out->distinct[f];
-    int64_t n = v.end - v.p;
-    if (out->offsets[f][k] + n > out->capacity[f]) return -1;
-    memcpy(out->arena[f] + out->offsets[f][k], v.p, n);
-    out->offsets[f][k + 1] = out->offsets[f][k] + n;
-    out->distinct[f]++;
-    return out->slots[f][slot] = k;
-}
-
-/* append row r; 0 (out->full set; values already coded stay in their dictionaries, harmless) when a
- * string does not fit */
+/* append row r; 0 (nothing appended: the line falls back) when a string does not fit its column */
 static int emit(ls_out *out, const row *r) {
     int64_t k = out->rows;
-    int32_t codes[LS_CODED];
-    for (int f = LS_CODED; f < LS_FIELDS; f++)
-        if (out->offsets[f][k] + (r->field[f].end - r->field[f].p) > out->capacity[f]) {
-            out->full = f;
-            return 0;
-        }
-    for (int f = 0; f < LS_CODED; f++)
-        if ((codes[f] = code(out, f, r->field[f])) < 0) {
-            out->full = f;
-            return 0;
-        }
-    for (int f = 0; f < LS_CODED; f++) out->code[f][k] = codes[f];
-    for (int f = LS_CODED; f < LS_FIELDS; f++) {
-        int64_t n = r->field[f].end - r->field[f].p;
-        memcpy(out->arena[f] + out->offsets[f][k], r->field[f].p, n);
-        out->offsets[f][k + 1] = out->offsets[f][k] + n;
-    }
+    for (int f = 0; f < LS_FIELDS; f++)
+        if (!text_fits(&out->text[f], r->field[f])) return 0;
+    for (int f = 0; f < LS_FIELDS; f++) text_put(&out->text[f], k, r->field[f]);
     out->stamp[k] = r->stamp;
     out->spt[k] = r->spt;
     out->dpt[k] = r->dpt;
@@ -231,12 +188,10 @@ static int emit(ls_out *out, const row *r) {
     return 1;
 }
 
-/* Scan lines out->next .. n-1; 1 when done, 0 when arena out->full could not take the row of line
- * out->next: the caller grows it (each field of a row is at most as long as its line, so an arena of
- * the data's size always does) and calls again. A connection is a row; a line the scanner can name as
- * bad (an invalid address or port) is a bad line instead. */
-int ls_scan(const char *data, const int64_t *offsets, int64_t n, int fmt, int8_t *status, ls_out *out) {
-    for (int64_t i = out->next; i < n; i++) {
+/* Scan lines 0 .. n-1. A connection is a row; a line the scanner can name as bad (an invalid address or
+ * port) is a bad line instead. */
+void ls_scan(const char *data, const int64_t *offsets, int64_t n, int fmt, int8_t *status, ls_out *out) {
+    for (int64_t i = 0; i < n; i++) {
         const char *s = data + offsets[i], *end = data + offsets[i + 1];
         row r;
         marks k;
@@ -254,12 +209,9 @@ int ls_scan(const char *data, const int64_t *offsets, int64_t n, int fmt, int8_t
             status[i] = LS_GOOD;
             out->line[out->rows - 1] = i;
         } else {
-            out->next = i;
-            return 0;
+            status[i] = LS_FALLBACK;
         }
     }
-    out->next = n;
-    return 1;
 }
 
 /* Newlines in data[0:size], and in *ascii whether no byte has its high bit set (then the data is valid

@@ -1,14 +1,14 @@
 """Python side of the C scanner greylogd._logscan (source: logscan.c): one pass per chunk of lines.
 
 ``scan(lines, fmt)`` returns a ``Scan``: per line a status (GOOD, SKIP, FALLBACK) and, per GOOD line, one
-row of columns: a connection, or (``reason`` BAD_ADDRESS, BAD_PORT) a bad line whose reason the C code
-can tell for certain. The C code accepts only what it parses *exactly* as the RE2 patterns of
+row of columns (a connection) or a bad line whose reason (BAD_ADDRESS, BAD_PORT) the C code can tell
+for certain. The C code accepts only what it parses *exactly* as the RE2 patterns of
 headers.HEADERS and kernlog_lines.LOG_FIELDS do (printable ASCII, the usual stamp shapes, plain dotted
 quads and hex-and-colons IPv6 addresses that are not IPv4-mapped); every other line is FALLBACK, for
-the Python path, which decides what is bad and why. Strings are copied into one arena per field and
-wrapped zero-copy as pyarrow large_string arrays. ``connections`` makes frames.CONNECTIONS rows of
-them (``categorise``, ``compact``: categoricals without hashing every value). ``line_offsets`` splits a
-buffer into lines for logfiles.read_lines.
+the Python path, which decides what is bad and why. Strings are copied into one arena per field (the
+few-valued ones dictionary-encoded as they are written) and wrapped zero-copy (scan_text.TextColumn).
+``connections`` makes frames.CONNECTIONS rows of them (``categorise``: categories without hashing every
+value). ``line_offsets`` splits a buffer into lines for logfiles.read_lines.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ import pyarrow as pa
 
 from greylogd._logscan import ffi, lib
 from greylogd.analysis import frames
+from greylogd.analysis.scan_text import TextColumn
 
 GOOD, SKIP, FALLBACK = lib.LS_GOOD, lib.LS_SKIP, lib.LS_FALLBACK
 BAD_ADDRESS, BAD_PORT = lib.LS_BAD_ADDRESS, lib.LS_BAD_PORT
 FORMATS = {"rfc3164": lib.LS_RFC3164, "rfc3339": lib.LS_RFC3339, "dmesg": lib.LS_DMESG, "kmsg": lib.LS_KMSG}
 FIELDS = ("host", "prefix", "in_if", "proto", "dst", "src")  # as logscan.c numbers them
-_GUESS = 24  # bytes a row an arena starts with (typical fields are shorter; a full one is doubled)
 
 
 @dataclass
@@ -72,81 +72,39 @@ def line_offsets(data: np.ndarray) -> tuple[np.ndarray, bool]:
 
 def scan(lines: pa.Array, fmt: str) -> Scan:
     """Scan a large_string array without nulls (lines with or without their newline) read as ``fmt``,
-    a FORMATS key. Never raises for content: the C code bounds every read and write."""
+    a FORMATS key. Never raises for content: the C code bounds every read and write; each text column
+    has the chunk's size, which always suffices (no field is longer than its line)."""
     n = len(lines)
     offsets = np.frombuffer(lines.buffers()[1], np.int64)[lines.offset:lines.offset + n + 1]
     data = lines.buffers()[2]
-    out, arrays = _outputs(n, int(offsets[-1] - offsets[0]) + 64)  # no field is longer than its line
-    pointers = (ffi.from_buffer("char[]", data) if data is not None else ffi.NULL,
-                ffi.from_buffer("int64_t[]", offsets), n, FORMATS[fmt],
-                ffi.from_buffer("int8_t[]", arrays.status))
-    while not lib.ls_scan(*pointers, out):  # an arena was full: double it (``size`` always fits)
-        k = out.full
-        used = int(arrays.ends[k][out.distinct[k] if k < lib.LS_CODED else out.rows])
-        grown = np.empty(min(arrays.size, 2 * len(arrays.arenas[k])), np.uint8)
-        grown[:used] = arrays.arenas[k][:used]
-        arrays.arenas[k] = grown
-        _place(out, k, grown)
-    return arrays.result(out)
+    status = np.empty(n, np.int8)
+    out, rows, bad, texts = _outputs(n, int(offsets[-1] - offsets[0]) + 64)
+    lib.ls_scan(ffi.from_buffer("char[]", data) if data is not None else ffi.NULL,
+                ffi.from_buffer("int64_t[]", offsets), n, FORMATS[fmt], ffi.from_buffer("int8_t[]", status),
+                out)
+    columns = [text.array(out.rows, out.text[f].strings) for f, text in enumerate(texts)]
+    return Scan(status, *(values[:out.rows] for values in rows.values()),
+                *(frames.categorical(column) for column in columns[:lib.LS_CODED]), *columns[lib.LS_CODED:],
+                *(values[:out.bad] for values in bad.values()))
 
 
-@dataclass
-class _Arrays:
-    """The numpy arrays behind one ls_out (cffi pointers do not keep them alive)."""
-
-    size: int
-    status: np.ndarray
-    rows: dict[str, np.ndarray]
-    bad: dict[str, np.ndarray]
-    codes: list[np.ndarray]
-    slots: np.ndarray
-    arenas: list[np.ndarray]
-    ends: list[np.ndarray]
-
-    def result(self, out: object) -> Scan:
-        """The Scan of what ls_scan wrote (views of these arrays, cut to the rows and bad lines)."""
-        rows, coded = out.rows, lib.LS_CODED
-        labels = [_strings(self.arenas[f], self.ends[f], out.distinct[f]) for f in range(coded)]
-        return Scan(self.status, *(values[:rows] for values in self.rows.values()),
-                    *(frames.compact(self.codes[f][:rows], labels[f]) for f in range(coded)),
-                    *(_strings(self.arenas[f], self.ends[f], rows) for f in range(coded, len(FIELDS))),
-                    *(values[:out.bad] for values in self.bad.values()))
+_Arrays = dict[str, np.ndarray]
 
 
-def _strings(arena: np.ndarray, ends: np.ndarray, count: int) -> pa.Array:
-    """The first ``count`` strings of an arena, zero-copy."""
-    return pa.LargeStringArray.from_buffers(count, pa.py_buffer(ends[:count + 1]),
-                                            pa.py_buffer(arena[:ends[count]]))
-
-
-def _outputs(n: int, size: int) -> tuple[object, _Arrays]:
-    """An ls_out for n lines of ``size`` bytes, and the arrays it points into."""
-    arrays = _Arrays(size, np.empty(n, np.int8),
-                     {"line": np.empty(n, np.int64), "stamp": np.empty(n, np.int64),
-                      "spt": np.empty(n, np.int32), "dpt": np.empty(n, np.int32),
-                      "ip_version": np.empty(n, np.int8)},
-                     {"bad_line": np.empty(n, np.int64), "bad_stamp": np.empty(n, np.int64),
-                      "bad_reason": np.empty(n, np.int8)},
-                     [np.empty(n, np.int32) for _ in range(lib.LS_CODED)],
-                     np.full((lib.LS_CODED, 1 << max(4, (2 * n).bit_length())), -1, np.int32),
-                     [np.empty(min(size, (_GUESS if f >= lib.LS_CODED else 1) * n + 64), np.uint8)
-                      for f in range(len(FIELDS))],
-                     [np.zeros(n + 1, np.int64) for _ in FIELDS])  # the C code writes [1:] as it goes
+def _outputs(n: int, size: int) -> tuple[object, _Arrays, _Arrays, list[TextColumn]]:
+    """An ls_out for n lines of ``size`` bytes, and the arrays it points into (per row, per bad line,
+    per text column): cffi pointers do not keep them alive."""
+    rows = {"line": np.empty(n, np.int64), "stamp": np.empty(n, np.int64), "spt": np.empty(n, np.int32),
+            "dpt": np.empty(n, np.int32), "ip_version": np.empty(n, np.int8)}
+    bad = {"bad_line": np.empty(n, np.int64), "bad_stamp": np.empty(n, np.int64),
+           "bad_reason": np.empty(n, np.int8)}
+    texts = [TextColumn(n, size, dictionary=f < lib.LS_CODED) for f in range(len(FIELDS))]
     out = ffi.new("ls_out *")
-    for name, array in {**arrays.rows, **arrays.bad}.items():
+    for name, array in {**rows, **bad}.items():
         setattr(out, name, ffi.from_buffer(ffi.typeof(getattr(out, name)), array))
-    out.mask = arrays.slots.shape[1] - 1
-    for f in range(lib.LS_CODED):
-        out.code[f] = ffi.from_buffer("int32_t[]", arrays.codes[f])
-        out.slots[f] = ffi.from_buffer("int32_t[]", arrays.slots[f])
-    for f, end in enumerate(arrays.ends):
-        out.offsets[f] = ffi.from_buffer("int64_t[]", end)
-        _place(out, f, arrays.arenas[f])
-    return out, arrays
-
-
-def _place(out: object, k: int, arena: np.ndarray) -> None:
-    out.arena[k], out.capacity[k] = ffi.from_buffer("char[]", arena), len(arena)
+    for f, text in enumerate(texts):
+        text.attach(out.text[f], ffi)
+    return out, rows, bad, texts
 
 
 def connections(found: Scan, ts: pd.Series, host: str | None, categories: Mapping[str, str] | None = None,

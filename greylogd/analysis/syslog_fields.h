@@ -1,4 +1,4 @@
-/* Syslog header and address parsing (and a string hash) shared by the C scanners (logscan.c: kernel LOG
+/* Syslog header and address parsing shared by the C scanners (logscan.c: kernel LOG
  * lines; greydscan.c: greyd's messages). Every function reads only inside [p, end) and accepts only what
  * the RE2 patterns of headers.HEADERS (header) and kernlog_lines (address) accept, so a caller can fall
  * back to the Python path for everything else. Included once per scanner module; all functions are static.
@@ -292,22 +292,6 @@ static int address(span a, char *out, int *len, int *version) {
     for (const char *p = a.p; p < a.end; p++)
         if (!is_digit(*p) && *p != '.') return 0;
     return -1;
-}
-
-/* a hash of a short string, 8 bytes at a time (multiply and fold, as in MurmurHash3's finaliser): the
- * scanners dictionary-encode columns of few distinct values */
-static uint64_t text_hash(span v) {
-    uint64_t h = (uint64_t)(v.end - v.p) * 0x9E3779B97F4A7C15ULL, w;
-    const char *p = v.p;
-    for (; v.end - p >= 8; p += 8) {
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
-        h ^= h >> 32;
-    }
-    w = 0;
-    if (v.end > p) memcpy(&w, p, v.end - p); /* memcpy from NULL is undefined */
-    h = (h ^ w) * 0xC4CEB9FE1A85EC53ULL;
-    return h ^ (h >> 29);
 }
 
 #endif

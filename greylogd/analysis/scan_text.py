@@ -1,0 +1,51 @@
+"""Python side of text_column.h: the buffers of one text column a C scanner writes for a chunk of lines.
+
+A column is strings back to back, one a row, or (``dictionary``) each distinct string once with a code
+a row; ``array`` wraps what the C code wrote as a pyarrow large_string or dictionary array, zero-copy.
+The arena has the chunk's size, which always suffices; it is an anonymous memory map, so the kernel
+provides only the pages written: a column of a few distinct values costs one page. (``np.empty`` of that
+size would ask for huge pages, zeroed 2 MB at a time, and ``np.zeros`` may clear it all from the heap.)
+"""
+
+from __future__ import annotations
+
+import mmap
+
+import numpy as np
+import pyarrow as pa
+
+FIRST_SLOTS = 10  # log2 of the hash table's first size (text_column.slots; the C code doubles it)
+
+
+class TextColumn:
+    """The buffers of one text_column of a chunk of n lines whose text is ``size`` bytes."""
+
+    def __init__(self, n: int, size: int, dictionary: bool) -> None:
+        self.arena, self.ends = np.frombuffer(mmap.mmap(-1, size), np.uint8), np.zeros(n + 1, np.int64)
+        self.valid = np.empty(0 if dictionary else n, np.uint8)
+        self.code = np.empty(n if dictionary else 0, np.int32)
+        self.slots = np.empty(1 << max(FIRST_SLOTS, (2 * n + 1).bit_length()) if dictionary else 0, np.int32)
+        self.slots[:1 << FIRST_SLOTS] = -1
+
+    def attach(self, text: object, ffi: object) -> None:
+        """Point the C struct ``text`` (a text_column of the module of ``ffi``) at these buffers."""
+        text.data, text.capacity = ffi.from_buffer("char[]", self.arena), len(self.arena)
+        text.offsets = ffi.from_buffer("int64_t[]", self.ends)
+        if len(self.slots):
+            text.code, text.mask = ffi.from_buffer("int32_t[]", self.code), (1 << FIRST_SLOTS) - 1
+            text.slots, text.room = ffi.from_buffer("int32_t[]", self.slots), len(self.slots)
+        else:
+            text.valid = ffi.from_buffer("uint8_t[]", self.valid)
+
+    def array(self, rows: int, strings: int) -> pa.Array:
+        """The column of ``rows`` rows the C code wrote ``strings`` strings for, zero-copy over these
+        buffers: a large_string array (null where a row has none), or a dictionary array of them."""
+        offsets, data = pa.py_buffer(self.ends[:strings + 1]), pa.py_buffer(self.arena[:self.ends[strings]])
+        if not len(self.slots):
+            absent = rows - int(np.count_nonzero(self.valid[:rows]))
+            bitmap = pa.py_buffer(np.packbits(self.valid[:rows], bitorder="little")) if absent else None
+            return pa.LargeStringArray.from_buffers(rows, offsets, data, bitmap, absent)
+        codes = self.code[:rows]
+        absent = codes < 0
+        return pa.DictionaryArray.from_arrays(pa.array(codes, mask=absent if absent.any() else None),
+                                              pa.LargeStringArray.from_buffers(strings, offsets, data))

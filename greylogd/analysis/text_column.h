@@ -1,0 +1,92 @@
+/* One text column of a C scanner's output (logscan.c, greydscan.c; Python side: scan_text.py).
+ *
+ * Strings back to back, one a row, or (code) each distinct string once with a code a row: a column of
+ * few distinct values (host, prefix, address, lists) is dictionary-encoded as it is written, through a
+ * hash table that starts small (a chunk's distinct values are few, and a table that fits in the cache
+ * is probed without misses) and is doubled to stay at most half full. A row's string is part of its
+ * line or a normalised address no longer than it, so a capacity of the chunk's size always suffices;
+ * a caller may start smaller and grow it when text_fits says no.
+ */
+#ifndef GREYLOGD_TEXT_COLUMN_H
+#define GREYLOGD_TEXT_COLUMN_H
+#include "syslog_fields.h"
+
+typedef struct {
+    char *data;       /* NULL: not wanted */
+    int64_t capacity;
+    int64_t *offsets; /* strings + 1 entries, [0] set by the caller */
+    uint8_t *valid;   /* without code: row -> 0 where the row has no such string (it is then empty) */
+    int32_t *code;    /* NULL: a string a row; else row -> index of its string, -1 where it has none */
+    int32_t *slots;   /* with code: hash table of mask + 1 entries (all -1 on the call), grown up to
+                         room entries: a power of two more than twice the lines */
+    int64_t mask, room;
+    int64_t strings;  /* strings written (0 on the call) */
+} text_column;
+
+/* a hash of a short string, 8 bytes at a time (multiply and fold, as in MurmurHash3's finaliser) */
+static uint64_t text_hash(span v) {
+    uint64_t h = (uint64_t)(v.end - v.p) * 0x9E3779B97F4A7C15ULL, w;
+    const char *p = v.p;
+    for (; v.end - p >= 8; p += 8) {
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
+        h ^= h >> 32;
+    }
+    w = 0;
+    if (v.end > p) memcpy(&w, p, v.end - p); /* memcpy from NULL is undefined */
+    h = (h ^ w) * 0xC4CEB9FE1A85EC53ULL;
+    return h ^ (h >> 29);
+}
+
+/* whether string c of t is s */
+static int text_equal(const text_column *t, int32_t c, span s) {
+    int64_t n = s.end - s.p;
+    return t->offsets[c + 1] - t->offsets[c] == n && memcmp(t->data + t->offsets[c], s.p, n) == 0;
+}
+
+/* the slot of s in t's hash table: the one holding s's code, or the free one where it goes (linear
+ * probing; the table is never more than half full, so a free slot is always found) */
+static int32_t *text_slot(const text_column *t, span s) {
+    for (uint64_t i = text_hash(s) & t->mask;; i = (i + 1) & t->mask)
+        if (t->slots[i] < 0 || text_equal(t, t->slots[i], s)) return &t->slots[i];
+}
+
+/* double t's hash table and put its strings back */
+static void text_grow(text_column *t) {
+    t->mask = 2 * t->mask + 1;
+    memset(t->slots, 0xff, (t->mask + 1) * sizeof *t->slots);
+    for (int64_t c = 0; c < t->strings; c++)
+        *text_slot(t, (span){t->data + t->offsets[c], t->data + t->offsets[c + 1]}) = (int32_t)c;
+}
+
+/* whether s (p NULL: none) can be put into t: a column not wanted takes anything */
+static int text_fits(const text_column *t, span s) {
+    return !t->data || !s.p || t->offsets[t->strings] + (s.end - s.p) <= t->capacity;
+}
+
+/* the string s of row k (p NULL: the row has none) into t; the caller checked text_fits */
+static void text_put(text_column *t, int64_t k, span s) {
+    int64_t n = s.p ? s.end - s.p : 0;
+    if (!t->data) return;
+    if (t->code) {
+        for (int64_t back = 1; s.p && back <= 4 && back <= k; back++) /* log lines repeat a few values */
+            if (t->code[k - back] >= 0 && text_equal(t, t->code[k - back], s)) {
+                t->code[k] = t->code[k - back];
+                return;
+            }
+        if (2 * (t->strings + 1) > t->mask + 1 && t->mask + 1 < t->room) text_grow(t);
+        int32_t *found = s.p ? text_slot(t, s) : NULL;
+        if (!found || *found >= 0) { /* no string, or one already written */
+            t->code[k] = found ? *found : -1;
+            return;
+        }
+        t->code[k] = *found = (int32_t)t->strings;
+    } else {
+        t->valid[k] = s.p != NULL;
+    }
+    if (n) memcpy(t->data + t->offsets[t->strings], s.p, n); /* memcpy from NULL is undefined */
+    t->offsets[t->strings + 1] = t->offsets[t->strings] + n;
+    t->strings++;
+}
+
+#endif
