@@ -110,7 +110,7 @@ def builder(module: str, source: str, cdef: str) -> FFI:
     ffi.cdef(cdef)
     ffi.set_source(module, (ANALYSIS / source).read_text(encoding="utf-8"), include_dirs=[str(ANALYSIS)],
                    depends=[str(ANALYSIS / "syslog_fields.h"), str(ANALYSIS / "text_column.h")],
-                   extra_compile_args=["-O2", "-Wall", "-Wextra"])
+                   extra_compile_args=["-O3", "-Wall", "-Wextra"])
     return ffi
 
 
