@@ -42,6 +42,7 @@ from greylogd.analysis.sources import (
     RawChunk,
     bad_lines,
     chunk_envelopes,
+    in_line_order,
     lines_chunk,
     map_chunks,
     subset,
@@ -140,13 +141,9 @@ def _invalid_addresses(raw: RawChunk, index: np.ndarray) -> pd.DataFrame:
 
 def _merge(first: _Parsed, then: _Parsed) -> _Parsed:
     """Two parts of one chunk as one, events and bad lines in line order."""
-    line = np.concatenate([first.line, then.line])
-    order = np.argsort(line, kind="stable")
-    events = frames.concat([first.events, then.events]).take(order).reset_index(drop=True)
-    bad = pd.concat([first.bad, then.bad], ignore_index=True)
-    bad = bad.take(np.argsort(bad["line"].to_numpy(), kind="stable"))
-    return _Parsed(events, frames.typed(bad, frames.BAD_LINES), first.lines + then.lines,
-                   first.skipped + then.skipped, line[order])
+    events, line, bad = in_line_order([first.events, then.events], [first.line, then.line],
+                                      [first.bad, then.bad])
+    return _Parsed(events, bad, first.lines + then.lines, first.skipped + then.skipped, line)
 
 
 def parse_split(raw: RawChunk, options: SourceOptions,

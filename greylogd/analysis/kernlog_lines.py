@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from greylogd.analysis import frames, logscan
 from greylogd.analysis.headers import SourceOptions, arrow_strings, to_int
-from greylogd.analysis.sources import Envelopes, RawChunk, bad_lines, chunk_envelopes, subset
+from greylogd.analysis.sources import Envelopes, RawChunk, bad_lines, chunk_envelopes, in_line_order, subset
 from greylogd.analysis.stamps import split_stamps
 
 # Three short patterns rather than one spanning the line: RE2's submatch engine runs over the span of
@@ -102,16 +102,11 @@ def _scanned_bad(raw: RawChunk, index: np.ndarray, reason: np.ndarray) -> pd.Dat
 
 def merge(first: Parsed, then: Parsed) -> Parsed:
     """Two parts of one source as one, rows and bad lines in line order (``then`` has no ``left``)."""
-    bad = pd.concat([first.bad, then.bad], ignore_index=True)
-    bad = bad.take(np.argsort(bad["line"].to_numpy(), kind="stable")).reset_index(drop=True)
-    line, connections = first.line, first.connections
-    if len(then.connections):
-        line = np.concatenate([first.line, then.line])
-        order = np.argsort(line, kind="stable")
-        connections = frames.concat([first.connections, then.connections]).take(order).reset_index(drop=True)
-        line = line[order]
-    return Parsed(first.source, connections, line, frames.typed(bad, frames.BAD_LINES),
-                  first.lines + then.lines, first.skipped + then.skipped, first.left, first.input)
+    found = [first, then] if len(then.connections) else [first]
+    connections, line, bad = in_line_order([p.connections for p in found], [p.line for p in found],
+                                           [first.bad, then.bad])
+    return Parsed(first.source, connections, line, bad, first.lines + then.lines,
+                  first.skipped + then.skipped, first.left, first.input)
 
 
 def parse_chunk(chunk: Envelopes, categories: Mapping[str, str] | None = None) -> Parsed:

@@ -213,3 +213,14 @@ def bad_lines(source: str, frame: pd.DataFrame, reasons: pd.Series) -> pd.DataFr
     return frames.typed(pd.DataFrame({"source": source, "line": rows["line"],
                                       "reason": reasons[rows.index], "raw": raw}), frames.BAD_LINES)
 
+
+def in_line_order(rows: list[pd.DataFrame], lines: list[np.ndarray],
+                  bad: list[pd.DataFrame]) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """Parts of one chunk parsed by different paths (the C scanner's rows, then the Python path's) as
+    one: their rows with the line number of each, and their bad_lines frames, both in line order."""
+    line = np.concatenate(lines)
+    order = np.argsort(line, kind="stable")
+    joined = frames.concat(rows).take(order).reset_index(drop=True)
+    every_bad = pd.concat(bad, ignore_index=True)
+    every_bad = every_bad.take(np.argsort(every_bad["line"].to_numpy(), kind="stable"))
+    return joined, line[order], frames.typed(every_bad, frames.BAD_LINES)
