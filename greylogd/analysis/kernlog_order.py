@@ -8,8 +8,8 @@ second of an RFC 3164 stamp).
 
 Cost: the reader sorts each part by time in its worker threads (``time_sorted``), so the parts' rows
 are nearly in order already; here one argsort of the times (timsort: linear on sorted runs) finds the
-few rows out of place, and columns are rebuilt from slices of the parts' arrays, not gathered row by row.
-Text columns then stay chunked arrays over the parts' buffers (no copy).
+few rows out of place. Numbers and codes are then gathered with numpy; text is rebuilt from slices of
+the parts' arrays and stays chunked over their buffers (no copy), unless the order is scattered.
 """
 
 from __future__ import annotations
