@@ -203,3 +203,12 @@ def categorical(text: pa.Array) -> pd.Categorical:
     values gives (``compact``), dictionary-encoded in C++ unless it is already."""
     encoded = text if pa.types.is_dictionary(text.type) else pc.dictionary_encode(text)
     return compact(encoded.indices.fill_null(-1).to_numpy().astype(np.int64), encoded.dictionary)
+
+
+def tidy(values: pd.Categorical) -> pd.Categorical:
+    """A categorical as astype("category") of its values would make it: unused categories dropped, the
+    rest sorted (after rows were left out, one may be unused). Returned as is when it already is."""
+    codes, labels = np.asarray(values.codes), values.categories
+    if np.bincount(codes[codes >= 0], minlength=len(labels)).all() and labels.is_monotonic_increasing:
+        return values
+    return compact(codes, pa.array(labels, pa.large_string()))

@@ -55,7 +55,7 @@ def in_time_order(parts: list[Parsed]) -> tuple[pd.DataFrame, int]:
     out = _gathered(connections, keep)
     if len(keep) < len(ts):
         for name in out.select_dtypes("category"):
-            out[name] = _tidy(out[name])  # a dropped duplicate may leave a value unused
+            out[name] = frames.tidy(out[name].array)  # a dropped duplicate may leave a value unused
     return out, len(ts) - len(keep)
 
 
@@ -121,15 +121,3 @@ def _column(column: pd.Series, keep: np.ndarray,
     text = text if isinstance(text, pa.ChunkedArray) else pa.chunked_array([text])
     pieces = [piece for start, size in runs for piece in text.slice(start, size).chunks]
     return pd.array(pa.chunked_array(pieces, text.type), dtype=frames.STR)
-
-
-def _tidy(column: pd.Series) -> pd.Series:
-    """A categorical column as astype("category") of its values would make it: unused categories
-    dropped, the rest sorted. The parts' categories are (frames.compact, astype("category")) and so
-    is their union (frames.concat): only dropping rows can leave one unused."""
-    codes, labels = np.asarray(column.cat.codes, np.int64), column.cat.categories
-    used = np.bincount(codes[codes >= 0], minlength=len(labels))
-    if used.all() and labels.is_monotonic_increasing:
-        return column
-    return pd.Series(frames.compact(codes, pa.array(labels, pa.large_string())), index=column.index,
-                     name=column.name)

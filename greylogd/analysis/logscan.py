@@ -113,7 +113,7 @@ def connections(found: Scan, ts: pd.Series, host: str | None, categories: Mappin
     ``ts`` (one per row taken); host None: the scanned one, else this host for every row. The text the
     scanner dictionary-encoded stays categorical (unused values dropped when rows are left out)."""
     pick = (lambda values: values) if rows is None else (lambda values: values[rows])
-    coded = (lambda values: values) if rows is None else (lambda values: _dropped_unused(values[rows]))
+    coded = (lambda values: values) if rows is None else (lambda values: frames.tidy(values[rows]))
     n = len(pick(found.line))
     one_host = pa.array([host], pa.large_string())
     hosts = coded(found.host) if host is None else frames.compact(np.zeros(n, np.int64), one_host)
@@ -129,10 +129,6 @@ def connections(found: Scan, ts: pd.Series, host: str | None, categories: Mappin
         "ip_version": pd.arrays.IntegerArray(pick(found.ip_version).astype(np.uint8), np.zeros(n, bool)),
         "in_if": coded(found.in_if),
     })
-
-
-def _dropped_unused(values: pd.Categorical) -> pd.Categorical:
-    return frames.compact(np.asarray(values.codes), pa.array(values.categories, pa.large_string()))
 
 
 def categorise(prefix: pd.Categorical, outbound: np.ndarray,
