@@ -262,11 +262,12 @@ static int classify(const char *s, const char *end, message *m) {
 /* append the row of line i; 0 (nothing appended) when its address is not known here or does not fit */
 static int emit(gs_out *out, int64_t i, const syslog_header *h, const char *s, const char *end, message *m) {
     char ip[48];
-    int len = 0, version, valid = address(m->field[GS_IP], ip, &len, &version);
+    span normal;
+    int version, valid = address(m->field[GS_IP], end, ip, &normal, &version);
     int64_t k = out->rows;
     if (!valid) return 0;
-    if (valid < 0) m->kind = GS_BAD_ADDRESS, len = 0;
-    m->field[GS_IP] = (span){ip, ip + len};
+    m->field[GS_IP] = valid < 0 ? (span){ip, ip} : normal;
+    if (valid < 0) m->kind = GS_BAD_ADDRESS;
     m->field[GS_HOST] = h->host, m->field[GS_PROGRAM] = h->program;
     m->field[GS_MESSAGE] = (span){s, end};
     for (int f = 0; f < GS_TEXTS; f++)

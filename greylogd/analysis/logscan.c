@@ -45,8 +45,7 @@ typedef struct {
     int32_t spt, dpt;
     int8_t ip_version, reason;
     span field[LS_FIELDS];
-    char addr[2][48]; /* normalised src, dst */
-    int addr_len[2];
+    char addr[2][48]; /* normalised src, dst (IPv6) */
 } row;
 
 /* the optional uptime "[ 5765.603140] " before a LOG prefix (any number of digits, as the RE2 pattern) */
@@ -67,11 +66,11 @@ static int prefix_and_in(const char *p, const char *end, row *r) {
     const char *q;
     p = skip_uptime(p, end);
     q = p;
-    for (;;) {
-        if (end - q >= 3 && q[0] == 'I' && q[1] == 'N' && q[2] == '=') break;
+    for (;;) { /* tokens other than 'I' are single bytes: skipped together */
+        q = find_byte(q, end, 'I');
+        if (end - q >= 3 && q[1] == 'N' && q[2] == '=') break;
         if (q >= end) return 0;
-        if (*q != 'I') q++;
-        else if (end - q >= 2 && q[1] != 'N') q += 2;
+        if (end - q >= 2 && q[1] != 'N') q += 2;
         else if (end - q >= 3 && q[1] == 'N') q += 3;
         else return 0;
     }
@@ -81,8 +80,8 @@ static int prefix_and_in(const char *p, const char *end, row *r) {
     while (prefix->p < prefix->end && *prefix->p == ' ') prefix->p++;
     while (prefix->end > prefix->p && prefix->end[-1] == ' ') prefix->end--;
     in_if->p = q + 3;
-    in_if->end = memchr(in_if->p, ' ', end - in_if->p);
-    return in_if->end && end - in_if->end >= 5 && memcmp(in_if->end, " OUT=", 5) == 0;
+    in_if->end = find_byte(in_if->p, end, ' ');
+    return end - in_if->end >= 5 && memcmp(in_if->end, " OUT=", 5) == 0;
 }
 
 /* where a line's first " OUT=", " SRC=" and " PROTO=" are, and whether it is all printable ASCII */
@@ -91,38 +90,94 @@ typedef struct {
     int printable;
 } marks;
 
-/* the needle, if any, that starts at p (a space); end - p >= 5 */
+/* the needle, if any, that starts at p (a space) */
 static void needle(const char *p, const char *end, marks *k) {
+    if (end - p < 5) return;
     if (p[1] == 'O' && !k->out && memcmp(p, " OUT=", 5) == 0) k->out = p;
     else if (p[1] == 'S' && !k->src && memcmp(p, " SRC=", 5) == 0) k->src = p;
     else if (p[1] == 'P' && !k->proto && end - p >= 7 && memcmp(p, " PROTO=", 7) == 0) k->proto = p;
 }
 
-/* each LOG field is found where RE2 would search first: the first occurrence (the caller falls back
- * when that one is before the message or does not fit the pattern). With SSE2 (every x86-64), spaces
- * and bytes outside printable ASCII (signed < 0x20 covers 0x80-0xff too, plus 0x7f) are found 16
- * bytes at a time; the plain loop does the rest and is the whole of it elsewhere. */
-static void mark(const char *s, const char *end, marks *k) {
-    const char *p = s;
-    int outside = 0;
-    k->out = k->src = k->proto = NULL;
+/* Where a block of 32 bytes at p (p[0..33] readable) may hold a needle, and which of its bytes are
+ * outside printable ASCII: candidates in the low 32 bits, outside bytes in the high ones. A candidate
+ * is a space followed two bytes on by 'R' or 'U': " SRC=", " PROTO=" and " OUT=" start at such places
+ * (so do a few other words: needle() tells). Outside is x + 1 < 0x21 as signed bytes (0x00-0x1f,
+ * 0x7f, 0x80-0xff). SSE2 (every x86-64) takes two halves; AVX2, where the CPU has it, one. */
+typedef uint64_t (*block_fn)(const char *p);
+
 #ifdef __SSE2__
-    const __m128i space = _mm_set1_epi8(' '), low = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f);
-    for (; end - p >= 16; p += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)p);
-        outside |= _mm_movemask_epi8(_mm_or_si128(_mm_cmplt_epi8(v, low), _mm_cmpeq_epi8(v, del)));
-        unsigned bits = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, space));
-        for (; bits && !(k->out && k->src && k->proto); bits &= bits - 1) {
-            const char *at = p + __builtin_ctz(bits);
-            if (end - at >= 5) needle(at, end, k);
-        }
+static inline uint64_t block_sse2(const char *p) {
+    uint64_t bits = 0;
+    for (int half = 0; half < 2; half++, p += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p), w = _mm_loadu_si128((const __m128i *)(p + 2));
+        __m128i odd = _mm_cmplt_epi8(_mm_add_epi8(v, _mm_set1_epi8(1)), _mm_set1_epi8(0x21));
+        __m128i ru = _mm_or_si128(_mm_cmpeq_epi8(w, _mm_set1_epi8('R')), _mm_cmpeq_epi8(w, _mm_set1_epi8('U')));
+        __m128i candidate = _mm_and_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')), ru);
+        bits |= ((uint64_t)(unsigned)_mm_movemask_epi8(odd) << 32 | (unsigned)_mm_movemask_epi8(candidate))
+                << 16 * half;
     }
+    return bits;
+}
 #endif
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define LS_AVX2 1
+__attribute__((target("avx2"))) static inline uint64_t block_avx2(const char *p) {
+    __m256i v = _mm256_loadu_si256((const __m256i *)p), w = _mm256_loadu_si256((const __m256i *)(p + 2));
+    __m256i odd = _mm256_cmpgt_epi8(_mm256_set1_epi8(0x21), _mm256_add_epi8(v, _mm256_set1_epi8(1)));
+    __m256i ru = _mm256_or_si256(_mm256_cmpeq_epi8(w, _mm256_set1_epi8('R')),
+                                 _mm256_cmpeq_epi8(w, _mm256_set1_epi8('U')));
+    __m256i candidate = _mm256_and_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(' ')), ru);
+    return (uint64_t)(unsigned)_mm256_movemask_epi8(odd) << 32 | (unsigned)_mm256_movemask_epi8(candidate);
+}
+#endif
+
+/* each LOG field is found where RE2 would search first: the first occurrence (the caller falls back
+ * when that one is before the message or does not fit the pattern). Blocks of 32 bytes (block: NULL
+ * where there is no SIMD) while they and the two bytes after them are readable (limit: the bytes past
+ * the line's end are masked off); the plain loop does the rest. Inlined into one function per block. */
+static inline __attribute__((always_inline)) void mark_with(block_fn block, const char *s, const char *end,
+                                                            const char *limit, marks *k) {
+    const char *p = s;
+    unsigned outside = 0;
+    k->out = k->src = k->proto = NULL;
+    for (; block && p < end && limit - p >= 34; p += 32) {
+        uint64_t bits = block(p);
+        unsigned keep = end - p >= 32 ? ~0u : (1u << (end - p)) - 1;
+        outside |= (unsigned)(bits >> 32) & keep;
+        for (unsigned at = (unsigned)bits & keep; at; at &= at - 1) needle(p + __builtin_ctz(at), end, k);
+    }
     for (; p < end; p++) {
         outside |= (unsigned char)(*p - 0x20) > 0x5e;
-        if (*p == ' ' && end - p >= 5) needle(p, end, k);
+        if (*p == ' ') needle(p, end, k);
     }
     k->printable = !outside;
+}
+
+typedef void (*mark_fn)(const char *s, const char *end, const char *limit, marks *k);
+
+static void mark_plain(const char *s, const char *end, const char *limit, marks *k) {
+#ifdef __SSE2__
+    mark_with(block_sse2, s, end, limit, k);
+#else
+    mark_with(NULL, s, end, limit, k);
+#endif
+}
+
+#ifdef LS_AVX2
+__attribute__((target("avx2"))) static void mark_avx2(const char *s, const char *end, const char *limit,
+                                                      marks *k) {
+    mark_with(block_avx2, s, end, limit, k);
+}
+#endif
+
+/* mark_avx2 where the CPU has AVX2 (the build stays portable: no -march), else mark_plain */
+static mark_fn choose_mark(void) {
+#ifdef LS_AVX2
+    if (__builtin_cpu_supports("avx2")) return mark_avx2;
+#endif
+    return mark_plain;
 }
 
 /* " SRC=a DST=b " and " PROTO=x[ SPT=n DPT=m]" at their first occurrences, which must be in the message;
@@ -154,7 +209,7 @@ static int log_fields(const char *m, const char *end, const marks *k, row *r) {
 /* 1: a row (r->reason says whether it is a connection or which bad line), 0: for the Python path.
  * A bad row's reason is the one _reasons would give: the stamp and the three patterns passed (the
  * caller still checks rfc3164 stamps), then an invalid address wins over an invalid port. */
-static int scan_line(const char *s, const char *end, int fmt, const marks *k, row *r) {
+static int scan_line(const char *s, const char *end, const char *limit, int fmt, const marks *k, row *r) {
     int v4, v6, fields; /* the frame's ip_version is the source address's */
     syslog_header h;
     if (!k->printable || !header(&s, end, fmt, &h) || !prefix_and_in(s, end, r)
@@ -162,15 +217,15 @@ static int scan_line(const char *s, const char *end, int fmt, const marks *k, ro
         return 0;
     r->stamp = h.stamp;
     r->field[0] = h.host;
-    int src = address(r->field[LS_SRC], r->addr[0], &r->addr_len[0], &v4);
-    int dst = address(r->field[LS_DST], r->addr[1], &r->addr_len[1], &v6);
+    span normal[2];
+    int src = address(r->field[LS_SRC], limit, r->addr[0], &normal[0], &v4);
+    int dst = address(r->field[LS_DST], limit, r->addr[1], &normal[1], &v6);
     if (src < 0 || dst < 0) r->reason = LS_BAD_ADDRESS;
     else if (!src || !dst) return 0;
     else r->reason = fields == LS_BAD_PORT + 1 ? LS_BAD_PORT : 0;
     if (r->reason) return 1;
     r->ip_version = (int8_t)v4;
-    r->field[LS_SRC].p = r->addr[0], r->field[LS_SRC].end = r->addr[0] + r->addr_len[0];
-    r->field[LS_DST].p = r->addr[1], r->field[LS_DST].end = r->addr[1] + r->addr_len[1];
+    r->field[LS_SRC] = normal[0], r->field[LS_DST] = normal[1];
     return 1;
 }
 
@@ -191,15 +246,17 @@ static int emit(ls_out *out, const row *r) {
 /* Scan lines 0 .. n-1. A connection is a row; a line the scanner can name as bad (an invalid address or
  * port) is a bad line instead. */
 void ls_scan(const char *data, const int64_t *offsets, int64_t n, int fmt, int8_t *status, ls_out *out) {
+    const char *limit = data + offsets[n];
+    mark_fn mark = choose_mark();
     for (int64_t i = 0; i < n; i++) {
         const char *s = data + offsets[i], *end = data + offsets[i + 1];
         row r;
         marks k;
         if (end > s && end[-1] == '\n') end--;
-        mark(s, end, &k);
+        mark(s, end, limit, &k);
         if (!k.out) {
             status[i] = LS_SKIP;
-        } else if (!scan_line(s, end, fmt, &k, &r)) {
+        } else if (!scan_line(s, end, limit, fmt, &k, &r)) {
             status[i] = LS_FALLBACK;
         } else if (r.reason) {
             status[i] = LS_GOOD;
