@@ -8,8 +8,10 @@ second of an RFC 3164 stamp).
 
 Cost: the reader sorts each part by time in its worker threads (``time_sorted``), so the parts' rows
 are nearly in order already; here one argsort of the times (timsort: linear on sorted runs) finds the
-few rows out of place. Numbers and codes are then gathered with numpy; text is rebuilt from slices of
-the parts' arrays and stays chunked over their buffers (no copy), unless the order is scattered.
+rows out of place. Numbers and codes are moved in place, only those rows; text is rebuilt from slices
+of the parts' arrays and stays chunked over their buffers (no copy), unless the order is scattered.
+Passes over the whole order go a block of rows at a time: on a VM, the fresh pages of temporaries the
+size of the result cost more than the work done in them.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from greylogd.analysis.kernlog_lines import Parsed
 
 SAME_LINE = ["ts", "host", "prefix", "src", "spt", "dpt", "dst"]  # what makes two rows the same line
 _SLICED = 64  # rebuild from runs when there are fewer than one run per this many rows, else gather
+_BLOCK = 1 << 20  # rows a step of a pass over the whole order
 
 
 def time_sorted(part: Parsed) -> Parsed:
@@ -44,50 +47,19 @@ def in_time_order(parts: list[Parsed]) -> tuple[pd.DataFrame, int]:
     if not found:
         parts.clear()
         return frames.empty(frames.CONNECTIONS), 0
-    ts = np.concatenate([_stamps(p.connections) for p in found])
-    key = np.concatenate([(np.int64(p.input) << 40) + p.line for p in found])
+    lines = [(p.input, p.line) for p in found]
     connections = frames.concat([p.connections for p in found]) if len(found) > 1 else found[0].connections
     del found
     parts.clear()
     pa.default_memory_pool().release_unused()  # the chunks' arrow buffers
-    order, tied = _order(ts, key)
-    keep = order[~_duplicated(connections, ts, order, tied)]
-    out = _gathered(connections, keep)
-    if len(keep) < len(ts):
-        for name in out.select_dtypes("category"):
-            out[name] = frames.tidy(out[name].array)  # a dropped duplicate may leave a value unused
-    return out, len(ts) - len(keep)
-
-
-def _order(ts: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions sorted by (ts, key), and where in that order rows tie in ts: a stable sort by ts, then
-    the tied rows sorted by key (they stay within their tie)."""
+    ts = _stamps(connections)
     order = np.argsort(ts, kind="stable")
-    sorted_ts = ts[order]
-    same = sorted_ts[1:] == sorted_ts[:-1]
-    tie = np.zeros(len(order), bool)
-    tie[1:] |= same
-    tie[:-1] |= same
-    tied = np.flatnonzero(tie)
+    tied = _tied(ts, order)
     if len(tied):
         rows = order[tied]
-        order[tied] = rows[np.lexsort((key[rows], sorted_ts[tied]))]
-    return order, tied
-
-
-def _duplicated(connections: pd.DataFrame, ts: np.ndarray, order: np.ndarray, tied: np.ndarray) -> np.ndarray:
-    """Per position of ``order``: whether that row repeats an earlier one (SAME_LINE). Only rows tied in
-    time (``tied``) whose (ts, ports) hash collides with another's are compared in full."""
-    duplicated = np.zeros(len(order), bool)
-    if not len(tied):
-        return duplicated
-    rows = order[tied]
-    ports = [connections[name].to_numpy(np.int64, na_value=-1)[rows].astype(np.uint64)
-             for name in ("spt", "dpt")]
-    hashed = ts[rows].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) ^ ports[0] << np.uint64(20) ^ ports[1]
-    maybe = pd.Series(hashed).duplicated(keep=False).to_numpy()
-    duplicated[tied[maybe]] = connections.iloc[rows[maybe]].duplicated(SAME_LINE).to_numpy()
-    return duplicated
+        order[tied] = rows[np.lexsort((_keys(lines)[rows], ts[rows]))]
+    out = _reordered(connections, order, tied)
+    return out, len(order) - len(out)
 
 
 def _stamps(connections: pd.DataFrame) -> np.ndarray:
@@ -95,26 +67,103 @@ def _stamps(connections: pd.DataFrame) -> np.ndarray:
     return connections["ts"].array.asi8
 
 
-def _gathered(connections: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
-    """The rows at ``keep`` (the frame itself when that is every row in place). Text is rebuilt from
-    slices of the parts' arrays when ``keep`` is a few runs of consecutive rows, else made one
-    contiguous array and gathered (gathering across many arrays costs three times as much)."""
-    step = np.diff(keep) != 1
-    if len(keep) == len(connections) and not step.any():
-        return connections
-    starts = np.concatenate([[0], np.flatnonzero(step) + 1])
-    runs = None
-    if len(starts) * _SLICED < len(keep):
-        runs = list(zip(keep[starts].tolist(), np.diff(np.append(starts, len(keep))).tolist(), strict=True))
-    return pd.DataFrame({name: _column(connections.pop(name), keep, runs) for name in list(connections)})
+def _keys(lines: list[tuple[int, np.ndarray]]) -> np.ndarray:
+    """Per row of the parts' concatenation, (input << 40) + line: its place in the order the lines
+    were read (``lines``: each part's input and line numbers)."""
+    key = np.empty(sum(len(line) for _, line in lines), np.int64)
+    start = 0
+    for number, line in lines:
+        np.add(line, np.int64(number) << 40, out=key[start:start + len(line)])
+        start += len(line)
+    return key
 
 
-def _column(column: pd.Series, keep: np.ndarray,
-            runs: list[tuple[int, int]] | None) -> pd.api.extensions.ExtensionArray:
-    """column[keep] as an array (Series.take would also take the index, and a frame of Series aligns
-    their indexes)."""
-    if column.dtype != frames.STR:
-        return column.array.take(keep)
+def _tied(ts: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Positions in ``order`` (ts sorted) whose time the row before or after has too."""
+    tie = np.zeros(len(order), bool)
+    for start in range(0, len(order), _BLOCK):
+        piece = ts.take(order[start:start + _BLOCK + 1])  # and the next block's first row
+        same = np.flatnonzero(piece[1:] == piece[:-1]) + start
+        tie[same] = tie[same + 1] = True
+    return np.flatnonzero(tie)
+
+
+def _displaced(order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where ``order`` is not the identity (few positions when the parts come sorted), and where a run
+    of consecutive rows ends (order[i + 1] != order[i] + 1)."""
+    displaced, ends = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    step, differs, identity = np.empty(_BLOCK, np.int64), np.empty(_BLOCK, bool), np.arange(_BLOCK)
+    for start in range(0, len(order), _BLOCK):
+        piece = order[start:start + _BLOCK + 1]
+        size = min(len(piece), _BLOCK)
+        np.subtract(piece[1:], piece[:-1], out=step[:len(piece) - 1])
+        np.not_equal(step[:len(piece) - 1], 1, out=differs[:len(piece) - 1])
+        ends.append(np.flatnonzero(differs[:len(piece) - 1]) + start)
+        np.subtract(piece[:size], start, out=step[:size])
+        np.not_equal(step[:size], identity[:size], out=differs[:size])
+        displaced.append(np.flatnonzero(differs[:size]) + start)
+    return np.concatenate(displaced), np.concatenate(ends)
+
+
+def _reordered(connections: pd.DataFrame, order: np.ndarray, tied: np.ndarray) -> pd.DataFrame:
+    """The rows in ``order``, those repeating an earlier row dropped; the frame's own arrays are reused
+    (numbers and codes moved in place where ``order`` moves a row, then filtered if one is dropped)."""
+    displaced, ends = _displaced(order)
+    columns = {name: connections.pop(name) for name in list(connections)}
+    text = {name: column for name, column in columns.items() if column.dtype == frames.STR}
+    arrays = {name: _moved(column.array, order, displaced) for name, column in columns.items()
+              if name not in text}
+    duplicated = _duplicated(pd.DataFrame({**arrays, **text}, copy=False), tied, order)
+    if duplicated.any():
+        arrays = {name: values[~duplicated] for name, values in arrays.items()}
+        arrays.update({name: frames.tidy(values) for name, values in arrays.items()
+                       if isinstance(values, pd.Categorical)})  # a dropped row may leave a value unused
+        order = order[~duplicated]
+        ends = np.flatnonzero(np.diff(order) != 1)
+    runs = _runs(order, ends)
+    arrays.update({name: _text(column, order, runs) for name, column in text.items()})
+    return pd.DataFrame({name: arrays[name] for name in columns}, copy=False)
+
+
+def _moved(values: pd.api.extensions.ExtensionArray, order: np.ndarray,
+           displaced: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """``values`` (an array this module owns) in ``order``, which moves only the rows at ``displaced``:
+    those are moved in place (even when they are many, that costs less than a gathered copy's fresh
+    pages)."""
+    if len(displaced):
+        values[displaced] = values.take(order[displaced])
+    return values
+
+
+def _duplicated(moved: pd.DataFrame, tied: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Per position: whether that row repeats an earlier one (SAME_LINE); ``moved``: the rows in order
+    but for the text columns, which are still in the parts' order (``order`` maps them). Only rows tied
+    in time whose (ts, ports) hash collides with another's are compared in full."""
+    duplicated = np.zeros(len(order), bool)
+    if not len(tied):
+        return duplicated
+    ports = [moved[name].to_numpy(np.int64, na_value=-1)[tied].astype(np.uint64) for name in ("spt", "dpt")]
+    hashed = _stamps(moved)[tied].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    maybe = pd.Series(hashed ^ ports[0] << np.uint64(20) ^ ports[1]).duplicated(keep=False).to_numpy()
+    rows = moved.iloc[tied[maybe]].copy()
+    for name in rows.select_dtypes(frames.STR):
+        rows[name] = moved[name].array.take(order[tied[maybe]])
+    duplicated[tied[maybe]] = rows.duplicated(SAME_LINE).to_numpy()
+    return duplicated
+
+
+def _runs(keep: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]] | None:
+    """``keep`` as (start, length) runs of consecutive rows (``ends``: where one ends but the last), or
+    None when they would be many."""
+    if (len(ends) + 1) * _SLICED >= len(keep):
+        return None
+    starts = np.concatenate([[0], ends + 1])
+    return list(zip(keep[starts].tolist(), np.diff(np.append(starts, len(keep))).tolist(), strict=True))
+
+
+def _text(column: pd.Series, keep: np.ndarray,
+          runs: list[tuple[int, int]] | None) -> pd.api.extensions.ExtensionArray:
+    """column[keep] (a str column) as an array, from ``runs`` (slices, no copy) when there are any."""
     if runs is None:
         return pd.array(arrow_strings(column).take(keep), dtype=frames.STR)
     text = pa.array(column.array)
