@@ -150,39 +150,38 @@ def _joined(columns: list[pd.Series]) -> pd.api.extensions.ExtensionArray:
     """The columns' values one after the other (arrays, not Series: a frame of Series aligns indexes)."""
     first = columns[0].dtype
     if isinstance(first, pd.CategoricalDtype) and not first.ordered:
-        return _joined_categorical(columns)
+        return _joined_categorical([c.array for c in columns])
     if any(c.dtype != first for c in columns):
         return pd.concat(columns, ignore_index=True).array
     arrays = [c.array for c in columns]
     return type(arrays[0])._concat_same_type(arrays)
 
 
-def _joined_categorical(columns: list[pd.Series]) -> pd.Categorical:
+def _joined_categorical(columns: list[pd.Categorical]) -> pd.Categorical:
     """Categoricals joined over the sorted union of their categories. Parts with the union's own
     categories (the usual case: every chunk of a log has the same few) keep their codes; the others'
     few categories are looked up once and their codes mapped by a small table: no value is hashed."""
-    first = columns[0].cat.categories
-    if all(_same(c.cat.categories, first) for c in columns):
+    first = columns[0].categories
+    if all(_same(c.categories, first) for c in columns):
         labels = first
     else:
-        labels = pd.Index(pd.unique(np.concatenate([c.cat.categories.to_numpy(object) for c in columns])),
+        labels = pd.Index(pd.unique(np.concatenate([c.categories.to_numpy(object) for c in columns])),
                           dtype="str").sort_values()
     dtype = pd.CategoricalDtype(labels)
     codes = np.concatenate([_recoded(column, labels) for column in columns])
     return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
 
 
-def _recoded(column: pd.Series, labels: pd.Index) -> np.ndarray:
+def _recoded(column: pd.Categorical, labels: pd.Index) -> np.ndarray:
     """The column's codes as codes of ``labels`` (which hold every one of its categories)."""
-    codes = np.asarray(column.cat.codes)
-    if _same(column.cat.categories, labels):
-        return codes
-    table = np.append(labels.get_indexer(column.cat.categories.astype("str")), -1)  # code -1 stays -1
-    return table.astype(np.min_scalar_type(-len(labels)))[codes]
+    if _same(column.categories, labels):
+        return column.codes
+    table = np.append(labels.get_indexer(column.categories.astype("str")), -1)  # code -1 stays -1
+    return table.astype(np.min_scalar_type(-len(labels)))[column.codes]
 
 
 def _same(cats: pd.Index, other: pd.Index) -> bool:
-    return cats.dtype == other.dtype and cats.equals(other)
+    return cats is other or (cats.dtype == other.dtype and cats.equals(other))
 
 
 def compact(codes: np.ndarray, labels: pa.Array) -> pd.Categorical:
