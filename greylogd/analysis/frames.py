@@ -21,6 +21,8 @@ reader returns when it has nothing, so consumers never special-case missing colu
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -136,14 +138,18 @@ def empty(dtypes: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in dtypes.items()})
 
 
-def concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
+def concat(parts: list[pd.DataFrame], pool: Executor | None = None) -> pd.DataFrame:
     """pd.concat (index reset) that keeps unordered categorical columns categorical: pandas would turn
     categoricals with different categories into object. Such a column gets the union of the parts'
     categories, sorted (what ``astype("category")`` of the whole column gives), merged by hashing,
     so a column of a million distinct addresses costs no Python loop. Columns
     are joined one at a time from the parts' arrays (text stays chunked: no copy), which for the
-    hundreds of parts of a large log is several times cheaper than pd.concat's block handling."""
-    return pd.DataFrame({name: _joined([p[name] for p in parts]) for name in parts[0].columns}, copy=False)
+    hundreds of parts of a large log is several times cheaper than pd.concat's block handling;
+    by the threads of ``pool`` when given (numpy copies without the GIL)."""
+    names = list(parts[0].columns)
+    join = lambda name: _joined([p[name] for p in parts])  # noqa: E731
+    joined = pool.map(join, names) if pool else map(join, names)
+    return pd.DataFrame(dict(zip(names, joined, strict=True)), copy=False)
 
 
 def _joined(columns: list[pd.Series]) -> pd.api.extensions.ExtensionArray:

@@ -16,6 +16,9 @@ size of the result cost more than the work done in them.
 
 from __future__ import annotations
 
+from concurrent.futures import Executor, ThreadPoolExecutor
+from functools import cache
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -48,18 +51,38 @@ def in_time_order(parts: list[Parsed]) -> tuple[pd.DataFrame, int]:
         parts.clear()
         return frames.empty(frames.CONNECTIONS), 0
     lines = [(p.input, p.line) for p in found]
-    connections = frames.concat([p.connections for p in found]) if len(found) > 1 else found[0].connections
-    del found
+    frame = _concatenated(found, _pool())
     parts.clear()
+    order, tied = _order(_stamps(frame), lines)
+    out = _reordered(frame, order, tied, _pool())
+    return out, len(order) - len(out)
+
+
+@cache
+def _pool() -> Executor:
+    """Two threads that process columns two at a time (numpy copies without the GIL); made once, as
+    iter_kernlog calls in_time_order once a part."""
+    return ThreadPoolExecutor(2, thread_name_prefix="kernlog-order")
+
+
+def _concatenated(found: list[Parsed], pool: Executor) -> pd.DataFrame:
+    """The parts' connections as one frame, in the parts' order; the parts are released (``found`` is
+    emptied) before the next step needs memory."""
+    frame = frames.concat([p.connections for p in found], pool) if len(found) > 1 else found[0].connections
+    found.clear()
     pa.default_memory_pool().release_unused()  # the chunks' arrow buffers
-    ts = _stamps(connections)
+    return frame
+
+
+def _order(ts: np.ndarray, lines: list[tuple[int, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Positions sorted by (ts, then input and line: _keys), and where in that order rows tie in ts: a
+    stable sort by ts, then the tied rows sorted by key (they stay within their tie)."""
     order = np.argsort(ts, kind="stable")
     tied = _tied(ts, order)
     if len(tied):
         rows = order[tied]
         order[tied] = rows[np.lexsort((_keys(lines)[rows], ts[rows]))]
-    out = _reordered(connections, order, tied)
-    return out, len(order) - len(out)
+    return order, tied
 
 
 def _stamps(connections: pd.DataFrame) -> np.ndarray:
@@ -105,14 +128,16 @@ def _displaced(order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(displaced), np.concatenate(ends)
 
 
-def _reordered(connections: pd.DataFrame, order: np.ndarray, tied: np.ndarray) -> pd.DataFrame:
+def _reordered(connections: pd.DataFrame, order: np.ndarray, tied: np.ndarray,
+               pool: Executor) -> pd.DataFrame:
     """The rows in ``order``, those repeating an earlier row dropped; the frame's own arrays are reused
     (numbers and codes moved in place where ``order`` moves a row, then filtered if one is dropped)."""
     displaced, ends = _displaced(order)
     columns = {name: connections.pop(name) for name in list(connections)}
     text = {name: column for name, column in columns.items() if column.dtype == frames.STR}
-    arrays = {name: _moved(column.array, order, displaced) for name, column in columns.items()
-              if name not in text}
+    numbers = [name for name in columns if name not in text]
+    moved = pool.map(lambda name: _moved(columns[name].array, order, displaced), numbers)
+    arrays = dict(zip(numbers, moved, strict=True))
     duplicated = _duplicated(pd.DataFrame({**arrays, **text}, copy=False), tied, order)
     if duplicated.any():
         arrays = {name: values[~duplicated] for name, values in arrays.items()}
