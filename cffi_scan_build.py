@@ -57,6 +57,7 @@ void ls_line_ends(const char *data, int64_t size, int64_t *ends);
 void ls_headers(const char *data, const int64_t *offsets, int64_t n, int fmt, int8_t *status, int64_t *stamp,
                 int64_t *spans, int64_t *pid);
 void ls_scan(const char *data, const int64_t *offsets, int64_t n, int fmt, int8_t *status, ls_out *out);
+void ls_ranks(const text_column *t, int64_t rows, int32_t *order, int32_t *scratch, void *codes, int width);
 """
 
 GREYDSCAN_CDEF = TEXT_COLUMN_CDEF + """

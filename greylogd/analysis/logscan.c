@@ -271,6 +271,12 @@ void ls_scan(const char *data, const int64_t *offsets, int64_t n, int fmt, int8_
     }
 }
 
+/* text_ranks (text_column.h) of the dictionary column t for Python (scan_text.TextColumn.categorical):
+ * the categorical pandas makes of it, sorted here instead of by a pass over its codes there */
+void ls_ranks(const text_column *t, int64_t rows, int32_t *order, int32_t *scratch, void *codes, int width) {
+    text_ranks(t, rows, order, scratch, codes, width);
+}
+
 /* Newlines in data[0:size], and in *ascii whether no byte has its high bit set (then the data is valid
  * UTF-8 without checking). SSE2 (every x86-64) takes 16 bytes at a time, the plain loop the rest. */
 int64_t ls_count_lines(const char *data, int64_t size, int *ascii) {

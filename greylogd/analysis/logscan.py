@@ -82,9 +82,9 @@ def scan(lines: pa.Array, fmt: str) -> Scan:
     lib.ls_scan(ffi.from_buffer("char[]", data) if data is not None else ffi.NULL,
                 ffi.from_buffer("int64_t[]", offsets), n, FORMATS[fmt], ffi.from_buffer("int8_t[]", status),
                 out)
-    columns = [text.array(out.rows, out.text[f].strings) for f, text in enumerate(texts)]
-    return Scan(status, *(values[:out.rows] for values in rows.values()),
-                *(frames.categorical(column) for column in columns[:lib.LS_CODED]), *columns[lib.LS_CODED:],
+    coded = [texts[f].categorical(out.rows, out.text[f], lib.ls_ranks, ffi) for f in range(lib.LS_CODED)]
+    plain = [texts[f].array(out.rows, out.text[f].strings) for f in range(lib.LS_CODED, len(FIELDS))]
+    return Scan(status, *(values[:out.rows] for values in rows.values()), *coded, *plain,
                 *(values[:out.bad] for values in bad.values()))
 
 

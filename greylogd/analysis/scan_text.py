@@ -10,8 +10,10 @@ size would ask for huge pages, zeroed 2 MB at a time, and ``np.zeros`` may clear
 from __future__ import annotations
 
 import mmap
+from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 FIRST_SLOTS = 10  # log2 of the hash table's first size (text_column.slots; the C code doubles it)
@@ -49,3 +51,18 @@ class TextColumn:
         absent = codes < 0
         return pa.DictionaryArray.from_arrays(pa.array(codes, mask=absent if absent.any() else None),
                                               pa.LargeStringArray.from_buffers(strings, offsets, data))
+
+    def categorical(self, rows: int, text: object, ranks: Callable[..., None], ffi: object) -> pd.Categorical:
+        """The dictionary column of ``rows`` rows the C struct ``text`` describes, as the categorical
+        astype("category") of its values gives (frames.compact): the C code (``ranks``: its module's
+        text_ranks export) sorts the strings and writes each row's rank in the smallest int type that
+        holds them and -1 (missing), as pandas stores codes; Python only wraps the result."""
+        strings = text.strings
+        order, scratch = np.empty(strings, np.int32), np.empty(strings, np.int32)
+        codes = np.empty(rows, np.min_scalar_type(-strings - 1))
+        ranks(ffi.addressof(text), rows, ffi.from_buffer("int32_t[]", order), ffi.from_buffer("int32_t[]", scratch),
+              ffi.from_buffer("char[]", codes), codes.itemsize)
+        offsets, data = pa.py_buffer(self.ends[:strings + 1]), pa.py_buffer(self.arena[:self.ends[strings]])
+        labels = pa.LargeStringArray.from_buffers(strings, offsets, data).take(order)
+        return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(pd.Index(labels, dtype="str")),
+                                         validate=False)

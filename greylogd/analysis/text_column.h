@@ -106,4 +106,42 @@ static void text_put(text_column *t, int64_t k, span s) {
     t->strings++;
 }
 
+/* whether string a of t sorts before string b: byte order, a prefix before the longer string (the
+ * order arrow and pandas give UTF-8 text) */
+static inline int text_before(const text_column *t, int32_t a, int32_t b) {
+    int64_t na = t->offsets[a + 1] - t->offsets[a], nb = t->offsets[b + 1] - t->offsets[b];
+    int c = memcmp(t->data + t->offsets[a], t->data + t->offsets[b], na < nb ? na : nb);
+    return c < 0 || (c == 0 && na < nb);
+}
+
+/* order[0..n) (string indices of t) sorted by text_before: a merge sort through scratch[0..n), as a
+ * hostile log can give a column as many distinct strings as lines */
+static inline void text_sort(const text_column *t, int32_t *order, int32_t *scratch, int64_t n) {
+    for (int64_t width = 1; width < n; width *= 2) {
+        for (int64_t lo = 0; lo < n; lo += 2 * width) {
+            int64_t mid = lo + width < n ? lo + width : n, hi = lo + 2 * width < n ? lo + 2 * width : n;
+            for (int64_t i = lo, j = mid, k = lo; k < hi; k++)
+                scratch[k] = j >= hi || (i < mid && !text_before(t, order[j], order[i])) ? order[i++] : order[j++];
+        }
+        memcpy(order, scratch, n * sizeof *order);
+    }
+}
+
+/* A dictionary column finished as pandas' categorical of its values: t's strings sorted into order
+ * (scratch: room for as many), and each of the first rows codes as its string's rank (-1 stays -1) in
+ * codes, ints of width bytes (1, 2 or 4: the caller picks the smallest that holds -1 and the ranks,
+ * as pandas does). Every string has a row (text_put adds none otherwise), so none is unused. */
+static inline void text_ranks(const text_column *t, int64_t rows, int32_t *order, int32_t *scratch,
+                              void *codes, int width) {
+    for (int32_t c = 0; c < t->strings; c++) order[c] = c;
+    text_sort(t, order, scratch, t->strings);
+    for (int32_t c = 0; c < t->strings; c++) scratch[order[c]] = c; /* string -> rank */
+    for (int64_t k = 0; k < rows; k++) {
+        int32_t rank = t->code[k] < 0 ? -1 : scratch[t->code[k]];
+        if (width == 1) ((int8_t *)codes)[k] = (int8_t)rank;
+        else if (width == 2) ((int16_t *)codes)[k] = (int16_t)rank;
+        else ((int32_t *)codes)[k] = rank;
+    }
+}
+
 #endif
