@@ -277,52 +277,74 @@ void ls_ranks(const text_column *t, int64_t rows, int32_t *order, int32_t *scrat
     text_ranks(t, rows, order, scratch, codes, width);
 }
 
-/* Newlines in data[0:size], and in *ascii whether no byte has its high bit set (then the data is valid
- * UTF-8 without checking). SSE2 (every x86-64) takes 16 bytes at a time, the plain loop the rest. */
-int64_t ls_count_lines(const char *data, int64_t size, int *ascii) {
+/* The newlines of 64 bytes at p as bits, and *high ORed with a bit set where a byte has its high bit
+ * set: four SSE2 loads (every x86-64), or two AVX2 ones where the CPU has them. */
+typedef uint64_t (*newline_fn)(const char *p, unsigned *high);
+
+#ifdef __SSE2__
+static inline uint64_t newlines_sse2(const char *p, unsigned *high) {
+    uint64_t bits = 0;
+    for (int k = 0; k < 4; k++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(p + 16 * k));
+        *high |= (unsigned)_mm_movemask_epi8(v);
+        bits |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n'))) << 16 * k;
+    }
+    return bits;
+}
+#endif
+
+#ifdef LS_AVX2
+__attribute__((target("avx2"))) static inline uint64_t newlines_avx2(const char *p, unsigned *high) {
+    uint64_t bits = 0;
+    for (int k = 0; k < 2; k++) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(p + 32 * k));
+        *high |= (unsigned)_mm256_movemask_epi8(v);
+        bits |= (uint64_t)(unsigned)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('\n'))) << 32 * k;
+    }
+    return bits;
+}
+#endif
+
+/* ls_line_ends, 64 bytes a step with block (NULL: none), byte by byte after */
+static inline __attribute__((always_inline)) int64_t line_ends_with(newline_fn block, const char *data,
+                                                                    int64_t size, int64_t *ends, int *ascii) {
     int64_t lines = 0, i = 0;
     unsigned high = 0;
-#ifdef __SSE2__
-    const __m128i newline = _mm_set1_epi8('\n'), zero = _mm_setzero_si128();
-    __m128i any = zero;
-    while (size - i >= 16) { /* per-byte counters (0 - matches) for up to 255 blocks, then summed */
-        __m128i counts = zero;
-        for (int k = 0; k < 255 && size - i >= 16; k++, i += 16) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(data + i));
-            any = _mm_or_si128(any, v);
-            counts = _mm_sub_epi8(counts, _mm_cmpeq_epi8(v, newline));
-        }
-        __m128i sums = _mm_sad_epu8(counts, zero);
-        lines += _mm_cvtsi128_si64(sums) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(sums, sums));
-    }
-    high = (unsigned)_mm_movemask_epi8(any);
-#endif
+    ends[0] = 0;
+    for (; block && size - i >= 64; i += 64)
+        for (uint64_t bits = block(data + i, &high); bits; bits &= bits - 1)
+            ends[++lines] = i + __builtin_ctzll(bits) + 1;
     for (; i < size; i++) {
-        lines += data[i] == '\n';
         high |= (unsigned char)data[i] >> 7;
+        if (data[i] == '\n') ends[++lines] = i + 1;
     }
     *ascii = !high;
     return lines;
 }
 
-/* line starts of newline-terminated data: ends[0] = 0, ends[k + 1] = one past the k-th "\n"; ends has
- * room for ls_count_lines() + 1 entries. */
-void ls_line_ends(const char *data, int64_t size, int64_t *ends) {
-    int64_t lines = 0, i = 0;
-    ends[0] = 0;
+static int64_t line_ends_plain(const char *data, int64_t size, int64_t *ends, int *ascii) {
 #ifdef __SSE2__
-    const __m128i newline = _mm_set1_epi8('\n');
-    for (; size - i >= 64; i += 64) { /* a 64-bit mask of newlines per 64 bytes */
-        uint64_t bits = 0;
-        for (int k = 0; k < 4; k++) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(data + i + 16 * k));
-            bits |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, newline)) << (16 * k);
-        }
-        for (; bits; bits &= bits - 1) ends[++lines] = i + __builtin_ctzll(bits) + 1;
-    }
+    return line_ends_with(newlines_sse2, data, size, ends, ascii);
+#else
+    return line_ends_with(NULL, data, size, ends, ascii);
 #endif
-    for (; i < size; i++)
-        if (data[i] == '\n') ends[++lines] = i + 1;
+}
+
+#ifdef LS_AVX2
+__attribute__((target("avx2"))) static int64_t line_ends_avx2(const char *data, int64_t size, int64_t *ends,
+                                                              int *ascii) {
+    return line_ends_with(newlines_avx2, data, size, ends, ascii);
+}
+#endif
+
+/* The lines of data[0:size] in one pass: ends[0] = 0, ends[k + 1] = one past the k-th "\n" (ends has
+ * room for size + 1 entries, the most there can be); returns how many newlines there are, and sets
+ * *ascii to whether no byte has its high bit set (then the data is valid UTF-8 without checking). */
+int64_t ls_line_ends(const char *data, int64_t size, int64_t *ends, int *ascii) {
+#ifdef LS_AVX2
+    if (__builtin_cpu_supports("avx2")) return line_ends_avx2(data, size, ends, ascii);
+#endif
+    return line_ends_plain(data, size, ends, ascii);
 }
 
 /* The syslog header of each line as headers.HEADERS[fmt] splits it (rfc3339, rfc3164, dmesg, kmsg):

@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from greylogd._logscan import ffi, lib
 from greylogd.analysis import frames
-from greylogd.analysis.scan_text import TextColumn
+from greylogd.analysis.scan_text import TextColumn, anonymous
 
 GOOD, SKIP, FALLBACK = lib.LS_GOOD, lib.LS_SKIP, lib.LS_FALLBACK
 BAD_ADDRESS, BAD_PORT = lib.LS_BAD_ADDRESS, lib.LS_BAD_PORT
@@ -63,11 +63,13 @@ class Scan:
 
 def line_offsets(data: np.ndarray) -> tuple[np.ndarray, bool]:
     """int64 offsets (n + 1, from 0) of the n newline-terminated lines of the uint8 array ``data``, and
-    whether ``data`` is all ASCII (so valid UTF-8 without a check)."""
-    pointer, ascii = ffi.from_buffer("char[]", data), ffi.new("int *")
-    offsets = np.empty(lib.ls_count_lines(pointer, len(data), ascii) + 1, np.int64)
-    lib.ls_line_ends(pointer, len(data), ffi.from_buffer("int64_t[]", offsets))
-    return offsets, bool(ascii[0])
+    whether ``data`` is all ASCII (so valid UTF-8 without a check). One pass: the offsets go into room
+    for the most there can be (a line a byte), an anonymous memory map of which the kernel provides only
+    the pages written (scan_text.anonymous)."""
+    ends, ascii = np.frombuffer(anonymous(8 * (len(data) + 1)), np.int64), ffi.new("int *")
+    lines = lib.ls_line_ends(ffi.from_buffer("char[]", data), len(data), ffi.from_buffer("int64_t[]", ends),
+                             ascii)
+    return ends[:lines + 1], bool(ascii[0])
 
 
 def scan(lines: pa.Array, fmt: str) -> Scan:

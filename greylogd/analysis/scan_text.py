@@ -19,11 +19,18 @@ import pyarrow as pa
 FIRST_SLOTS = 10  # log2 of the hash table's first size (text_column.slots; the C code doubles it)
 
 
+def anonymous(size: int) -> mmap.mmap:
+    """``size`` bytes of private anonymous memory (zeros): the kernel provides a page when it is first
+    written, so room for the worst case costs only what is used. Private, not mmap's default shared
+    mapping, whose pages are shared memory (slower to fault in and charged as such)."""
+    return mmap.mmap(-1, max(size, 1), flags=mmap.MAP_PRIVATE)
+
+
 class TextColumn:
     """The buffers of one text_column of a chunk of n lines whose text is ``size`` bytes."""
 
     def __init__(self, n: int, size: int, dictionary: bool) -> None:
-        self.arena, self.ends = np.frombuffer(mmap.mmap(-1, size), np.uint8), np.zeros(n + 1, np.int64)
+        self.arena, self.ends = np.frombuffer(anonymous(size), np.uint8), np.zeros(n + 1, np.int64)
         self.valid = np.empty(0 if dictionary else n, np.uint8)
         self.code = np.empty(n if dictionary else 0, np.int32)
         self.slots = np.empty(1 << max(FIRST_SLOTS, (2 * n + 1).bit_length()) if dictionary else 0, np.int32)
@@ -60,8 +67,8 @@ class TextColumn:
         strings = text.strings
         order, scratch = np.empty(strings, np.int32), np.empty(strings, np.int32)
         codes = np.empty(rows, np.min_scalar_type(-strings - 1))
-        ranks(ffi.addressof(text), rows, ffi.from_buffer("int32_t[]", order), ffi.from_buffer("int32_t[]", scratch),
-              ffi.from_buffer("char[]", codes), codes.itemsize)
+        ranks(ffi.addressof(text), rows, ffi.from_buffer("int32_t[]", order),
+              ffi.from_buffer("int32_t[]", scratch), ffi.from_buffer("char[]", codes), codes.itemsize)
         offsets, data = pa.py_buffer(self.ends[:strings + 1]), pa.py_buffer(self.arena[:self.ends[strings]])
         labels = pa.LargeStringArray.from_buffers(strings, offsets, data).take(order)
         return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(pd.Index(labels, dtype="str")),
