@@ -52,6 +52,7 @@ typedef struct {
     int64_t rows, bad;
 } ls_out;
 
+int ls_avx2(int wanted);
 int64_t ls_line_ends(const char *data, int64_t size, int64_t *ends, int *ascii);
 void ls_headers(const char *data, const int64_t *offsets, int64_t n, int fmt, int8_t *status, int64_t *stamp,
                 int64_t *spans, int64_t *pid);

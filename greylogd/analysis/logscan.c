@@ -172,10 +172,23 @@ __attribute__((target("avx2"))) static void mark_avx2(const char *s, const char 
 }
 #endif
 
-/* mark_avx2 where the CPU has AVX2 (the build stays portable: no -march), else mark_plain */
+static int avx2_wanted = 1;
+
+/* Whether the AVX2 functions are used from now on: where the CPU has AVX2 (the build stays portable:
+ * no -march) and wanted (1; 0 for the SSE2 ones, so that tests cover both on any machine; -1 asks).
+ * Both give the same results. */
+int ls_avx2(int wanted) {
+    if (wanted >= 0) avx2_wanted = wanted;
+#ifdef LS_AVX2
+    return avx2_wanted && __builtin_cpu_supports("avx2");
+#else
+    return 0;
+#endif
+}
+
 static mark_fn choose_mark(void) {
 #ifdef LS_AVX2
-    if (__builtin_cpu_supports("avx2")) return mark_avx2;
+    if (ls_avx2(-1)) return mark_avx2;
 #endif
     return mark_plain;
 }
@@ -342,7 +355,7 @@ __attribute__((target("avx2"))) static int64_t line_ends_avx2(const char *data, 
  * *ascii to whether no byte has its high bit set (then the data is valid UTF-8 without checking). */
 int64_t ls_line_ends(const char *data, int64_t size, int64_t *ends, int *ascii) {
 #ifdef LS_AVX2
-    if (__builtin_cpu_supports("avx2")) return line_ends_avx2(data, size, ends, ascii);
+    if (ls_avx2(-1)) return line_ends_avx2(data, size, ends, ascii);
 #endif
     return line_ends_plain(data, size, ends, ascii);
 }
