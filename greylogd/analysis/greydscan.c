@@ -286,6 +286,7 @@ static int emit(gs_out *out, int64_t i, const syslog_header *h, const char *s, c
  * places it and falls back where the time rules reject it), -1 for GS_FALLBACK lines. */
 void gs_scan(const char *data, const int64_t *offsets, int64_t n, int fmt, int8_t *status, int64_t *stamp,
              gs_out *out) {
+    stamp_cache cache = {{0}, 0};
     for (int64_t i = 0; i < n; i++) {
         const char *s = data + offsets[i], *end = data + offsets[i + 1];
         syslog_header h;
@@ -293,7 +294,7 @@ void gs_scan(const char *data, const int64_t *offsets, int64_t n, int fmt, int8_
         if (end > s && end[-1] == '\n') end--;
         stamp[i] = -1;
         status[i] = GS_FALLBACK;
-        if (!printable(s, end) || !header(&s, end, fmt, &h)) continue;
+        if (!printable(s, end) || !header(&s, end, fmt, &cache, &h)) continue;
         stamp[i] = h.stamp;
         if (!ours(h.program)) {
             status[i] = GS_SKIP;

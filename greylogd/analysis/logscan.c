@@ -222,10 +222,11 @@ static int log_fields(const char *m, const char *end, const marks *k, row *r) {
 /* 1: a row (r->reason says whether it is a connection or which bad line), 0: for the Python path.
  * A bad row's reason is the one _reasons would give: the stamp and the three patterns passed (the
  * caller still checks rfc3164 stamps), then an invalid address wins over an invalid port. */
-static int scan_line(const char *s, const char *end, const char *limit, int fmt, const marks *k, row *r) {
+static int scan_line(const char *s, const char *end, const char *limit, int fmt, stamp_cache *cache,
+                     const marks *k, row *r) {
     int v4, v6, fields; /* the frame's ip_version is the source address's */
     syslog_header h;
-    if (!k->printable || !header(&s, end, fmt, &h) || !prefix_and_in(s, end, r)
+    if (!k->printable || !header(&s, end, fmt, cache, &h) || !prefix_and_in(s, end, r)
         || !(fields = log_fields(s, end, k, r)))
         return 0;
     r->stamp = h.stamp;
@@ -261,6 +262,7 @@ static int emit(ls_out *out, const row *r) {
 void ls_scan(const char *data, const int64_t *offsets, int64_t n, int fmt, int8_t *status, ls_out *out) {
     const char *limit = data + offsets[n];
     mark_fn mark = choose_mark();
+    stamp_cache cache = {{0}, 0};
     for (int64_t i = 0; i < n; i++) {
         const char *s = data + offsets[i], *end = data + offsets[i + 1];
         row r;
@@ -269,7 +271,7 @@ void ls_scan(const char *data, const int64_t *offsets, int64_t n, int fmt, int8_
         mark(s, end, limit, &k);
         if (!k.out) {
             status[i] = LS_SKIP;
-        } else if (!scan_line(s, end, limit, fmt, &k, &r)) {
+        } else if (!scan_line(s, end, limit, fmt, &cache, &k, &r)) {
             status[i] = LS_FALLBACK;
         } else if (r.reason) {
             status[i] = LS_GOOD;
@@ -368,12 +370,13 @@ int64_t ls_line_ends(const char *data, int64_t size, int64_t *ends, int *ascii) 
  * for a line not parsed. */
 void ls_headers(const char *data, const int64_t *offsets, int64_t n, int fmt, int8_t *status, int64_t *stamp,
                 int64_t *spans, int64_t *pid) {
+    stamp_cache cache = {{0}, 0};
     for (int64_t i = 0; i < n; i++) {
         const char *p = data + offsets[i], *end = data + offsets[i + 1];
         int64_t *span = spans + 5 * i;
         syslog_header r;
         if (end > p && end[-1] == '\n') end--;
-        if (!header(&p, end, fmt, &r)) {
+        if (!header(&p, end, fmt, &cache, &r)) {
             status[i] = LS_FALLBACK;
             stamp[i] = pid[i] = span[0] = span[1] = span[2] = span[3] = span[4] = -1;
             continue;

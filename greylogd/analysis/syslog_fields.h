@@ -86,14 +86,19 @@ static int64_t days_from_civil(int y, int m, int d) {
 /* the two digits at p (checked by the caller) as a number */
 static inline int two_digits(const char *p) { return (p[0] - '0') * 10 + (p[1] - '0'); }
 
-/* YYYY-MM-DDThh:mm:ss[.f{1,9}](Z|+hh[:]mm) followed by a space; *pp moved past the space. The fixed
- * part's shape is checked without a branch a byte: every line has one. */
-static int rfc3339(const char **pp, const char *end, int64_t *us) {
+/* the date and time to the second of the last RFC 3339 stamp read, and its seconds since the epoch
+ * before the offset: a log's lines come in bursts, and a stamp that repeats them skips the calendar.
+ * Zeros (no stamp yet) never match: a stamp starts with a digit. */
+typedef struct {
+    char key[19];
+    int64_t seconds;
+} stamp_cache;
+
+/* YYYY-MM-DDThh:mm:ss at p (19 bytes readable) as seconds since the epoch, the offset not applied.
+ * The shape is checked without a branch a byte. */
+static int civil_seconds(const char *p, int64_t *seconds) {
     static const char shape[] = "0000-00-00T00:00:00"; /* 0: a digit */
-    const char *p = *pp;
     unsigned odd = 0;
-    int oh = 0, om = 0;
-    if (end - p < 20) return 0;
     for (int i = 0; i < 19; i++)
         odd |= shape[i] == '0' ? (unsigned)(unsigned char)p[i] - '0' > 9 : p[i] != shape[i];
     if (odd) return 0;
@@ -102,6 +107,22 @@ static int rfc3339(const char **pp, const char *end, int64_t *us) {
     if (y < 1970 || y > 2200 || mo < 1 || mo > 12 || d < 1 || d > month_days(y, mo) || h > 23 || mi > 59
         || s > 59)
         return 0;
+    *seconds = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
+    return 1;
+}
+
+/* YYYY-MM-DDThh:mm:ss[.f{1,9}](Z|+hh[:]mm) followed by a space; *pp moved past the space */
+static int rfc3339(const char **pp, const char *end, stamp_cache *cache, int64_t *us) {
+    const char *p = *pp;
+    int oh = 0, om = 0;
+    int64_t local;
+    if (end - p < 20) return 0;
+    if (memcmp(p, cache->key, 19) == 0) {
+        local = cache->seconds;
+    } else {
+        if (!civil_seconds(p, &local)) return 0;
+        memcpy(cache->key, p, 19), cache->seconds = local;
+    }
     p += 19;
     int64_t frac = 0;
     if (p < end && *p == '.') {
@@ -126,8 +147,7 @@ static int rfc3339(const char **pp, const char *end, int64_t *us) {
         return 0;
     }
     if (p >= end || *p != ' ') return 0;
-    int64_t seconds = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - offset;
-    *us = seconds * 1000000 + frac;
+    *us = (local - offset) * 1000000 + frac;
     *pp = p + 1;
     return 1;
 }
@@ -198,12 +218,14 @@ static int uptime(const char **pp, const char *end, int64_t *us) {
     return 1;
 }
 
-static int header(const char **pp, const char *end, int fmt, syslog_header *h) {
+/* The header of format fmt at *pp into h, *pp moved to the message; cache: the caller's, kept from
+ * line to line (rfc3339 stamps) */
+static int header(const char **pp, const char *end, int fmt, stamp_cache *cache, syslog_header *h) {
     const char *p = *pp;
     int64_t v;
     switch (fmt) {
     case LS_RFC3339:
-        if (!rfc3339(&p, end, &h->stamp) || !host_and_program(&p, end, &h->host, &h->program, &h->pid))
+        if (!rfc3339(&p, end, cache, &h->stamp) || !host_and_program(&p, end, &h->host, &h->program, &h->pid))
             return 0;
         break;
     case LS_RFC3164:

@@ -23,19 +23,51 @@ typedef struct {
     int64_t strings;  /* strings written (0 on the call) */
 } text_column;
 
+/* the last 1-8 bytes of the n (> 0) at p as a word: overlapping fixed-size loads, not a memcpy of a
+ * variable size (a call) */
+static inline uint64_t last_word(const char *p, int64_t n) {
+    uint64_t w;
+    uint32_t a, b;
+    if (n >= 8) {
+        memcpy(&w, p + n - 8, 8);
+        return w;
+    }
+    if (n >= 4) {
+        memcpy(&a, p, 4), memcpy(&b, p + n - 4, 4);
+        return (uint64_t)a << 32 | b;
+    }
+    return (uint64_t)(unsigned char)p[0] << 16 | (uint64_t)(unsigned char)p[n / 2] << 8 | (unsigned char)p[n - 1];
+}
+
 /* a hash of a short string, 8 bytes at a time (multiply and fold, as in MurmurHash3's finaliser) */
 static uint64_t text_hash(span v) {
     uint64_t h = (uint64_t)(v.end - v.p) * 0x9E3779B97F4A7C15ULL, w;
     const char *p = v.p;
-    for (; v.end - p >= 8; p += 8) {
+    for (; v.end - p > 8; p += 8) {
         memcpy(&w, p, 8);
         h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
         h ^= h >> 32;
     }
-    w = 0;
-    if (v.end > p) memcpy(&w, p, v.end - p); /* memcpy from NULL is undefined */
-    h = (h ^ w) * 0xC4CEB9FE1A85EC53ULL;
+    h = (h ^ (v.end > p ? last_word(p, v.end - p) : 0)) * 0xC4CEB9FE1A85EC53ULL;
     return h ^ (h >> 29);
+}
+
+/* n bytes from s to d; strings of up to 16 bytes (most fields) through overlapping fixed-size moves */
+static inline void copy_bytes(char *d, const char *s, int64_t n) {
+    uint64_t a, b;
+    uint32_t c, e;
+    if (n > 16) {
+        memcpy(d, s, n);
+    } else if (n >= 8) {
+        memcpy(&a, s, 8), memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8), memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4) {
+        memcpy(&c, s, 4), memcpy(&e, s + n - 4, 4);
+        memcpy(d, &c, 4), memcpy(d + n - 4, &e, 4);
+    } else if (n > 0) {
+        char x = s[0], y = s[n / 2], z = s[n - 1];
+        d[0] = x, d[n / 2] = y, d[n - 1] = z;
+    }
 }
 
 /* whether the n bytes at a and b are the same: inline, as a call to memcmp costs more than comparing
@@ -101,7 +133,7 @@ static void text_put(text_column *t, int64_t k, span s) {
     } else {
         t->valid[k] = s.p != NULL;
     }
-    if (n) memcpy(t->data + t->offsets[t->strings], s.p, n); /* memcpy from NULL is undefined */
+    copy_bytes(t->data + t->offsets[t->strings], s.p, n);
     t->offsets[t->strings + 1] = t->offsets[t->strings] + n;
     t->strings++;
 }

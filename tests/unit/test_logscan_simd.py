@@ -35,13 +35,13 @@ def simd(request: pytest.FixtureRequest) -> Iterator[None]:
     lib.ls_avx2(1)
 
 
-def scan(lines: list[str]) -> logscan.Scan:
-    return logscan.scan(pa.array(lines, pa.large_string()), "rfc3164")
+def scan(lines: list[str], fmt: str = "rfc3164") -> logscan.Scan:
+    return logscan.scan(pa.array(lines, pa.large_string()), fmt)
 
 
-def check_both_paths(lines: list[str]) -> None:
+def check_both_paths(lines: list[str], fmt: str = "rfc3164") -> None:
     array = pa.array(lines, pa.large_string())
-    assert_same(*both_paths(RawChunk("x", "rfc3164", array, 1, OPTIONS.reference)))
+    assert_same(*both_paths(RawChunk("x", fmt, array, 1, OPTIONS.reference)))
 
 
 def padded(k: int, body: str = BODY, prefix: str = "") -> str:
@@ -154,3 +154,19 @@ def test_line_ends_in_one_pass(data: list[bytes]) -> None:
     offsets, ascii = logscan.line_offsets(blob)
     assert offsets.tolist() == [0, *(np.flatnonzero(blob == 10) + 1).tolist()]
     assert ascii == bool(np.all(blob < 0x80))
+
+
+def test_a_repeated_stamp_second_is_read_as_the_first() -> None:
+    """The scanner remembers the last RFC 3339 date and time to the second it read; a line repeating
+    them still has its fraction and offset read, and a bad one is still bad."""
+    tails = ["Z", ".5+01:00", ".1234567890Z", "", ".25-0030", "+15:00", ".000001Z"]
+    lines = [f"2026-11-23T08:05:58{tail} mx1 kernel: {BODY}" for tail in tails]
+    lines += [f"2026-02-{day}T08:05:58Z mx1 kernel: {BODY}" for day in ("28", "29", "28")]
+    found = scan(lines, "rfc3339")
+    assert found.status.tolist() == [GOOD, GOOD, FALLBACK, FALLBACK, GOOD, FALLBACK, GOOD,  # tails
+                                     GOOD, FALLBACK, GOOD]  # Feb 28, 29, 28
+    second = 1795421158_000000  # 2026-11-23T08:05:58Z
+    day = 1772265958_000000  # 2026-02-28T08:05:58Z
+    assert found.stamp.tolist() == [second, second - 3600 * 10**6 + 500000, second + 1800 * 10**6 + 250000,
+                                    second + 1, day, day]
+    check_both_paths(lines, "rfc3339")
