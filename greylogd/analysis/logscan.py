@@ -124,24 +124,34 @@ def connections(found: Scan, ts: pd.Series, host: str | None, categories: Mappin
     ports = {name: pd.arrays.IntegerArray(pick(values).astype(np.uint16), pick(values) < 0)
              for name, values in (("spt", found.spt), ("dpt", found.dpt))}
     text = lambda array: pd.array(array if rows is None else array.take(rows), dtype="str")  # noqa: E731
-    return pd.DataFrame({  # arrays, not Series: a frame of Series aligns their indexes
+    return pd.DataFrame({  # arrays, not Series: a frame of Series aligns their indexes; not copied
         "ts": ts.array, "host": hosts, "prefix": prefix,
         "category": categorise(prefix, outbound, categories), "src": text(found.src), "dst": coded(found.dst),
         **ports, "proto": coded(found.proto),
         "ip_version": pd.arrays.IntegerArray(pick(found.ip_version).astype(np.uint8), np.zeros(n, bool)),
         "in_if": coded(found.in_if),
-    })
+    }, copy=False)
 
 
 def categorise(prefix: pd.Categorical, outbound: np.ndarray,
                categories: Mapping[str, str] | None = None) -> pd.Categorical:
     """The CONNECTIONS category of trimmed LOG prefixes: ``categories`` (default frames.CATEGORIES)
     looked up case-insensitively once per distinct prefix, else frames.OTHER_CATEGORY;
-    frames.OUTBOUND_CATEGORY where ``outbound`` (empty IN=, the OUTPUT chain) whatever the prefix."""
+    frames.OUTBOUND_CATEGORY where ``outbound`` (empty IN=, the OUTPUT chain) whatever the prefix.
+    Categories as frames.compact makes them (only those used, sorted), worked out on the table from
+    prefix code to category code: the rows only go through it (a trimmed prefix is never missing)."""
     mapping = {key.strip().upper(): value for key, value in (categories or frames.CATEGORIES).items()}
     named = [mapping.get(label.upper(), frames.OTHER_CATEGORY) for label in prefix.categories]
-    names = np.array([*named, frames.OUTBOUND_CATEGORY], dtype=object)
-    labels, inverse = np.unique(names, return_inverse=True)
-    codes = inverse[:-1][np.asarray(prefix.codes)]  # a trimmed prefix is never missing
-    codes[outbound] = inverse[-1]
-    return frames.compact(codes, pa.array(labels, pa.large_string()))
+    labels, inverse = np.unique(np.array([*named, frames.OUTBOUND_CATEGORY], dtype=object),
+                                return_inverse=True)
+    codes, any_outbound = np.asarray(prefix.codes), bool(outbound.any())
+    inbound = np.bincount(codes[~outbound] if any_outbound else codes, minlength=len(named)) > 0
+    used = np.zeros(len(labels), bool)
+    used[inverse[-1]] = any_outbound
+    used[inverse[:-1][inbound]] = True  # after: a prefix may be named as outbound rows are
+    table = (np.cumsum(used) - 1).astype(np.min_scalar_type(-len(labels) - 1))[inverse]
+    taken = table[:-1].take(codes)
+    if any_outbound:
+        taken[outbound] = table[-1]
+    dtype = pd.CategoricalDtype(pd.Index(pa.array(labels[used], pa.large_string()), dtype="str"))
+    return pd.Categorical.from_codes(taken, dtype=dtype, validate=False)
