@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from greylogd._logscan import ffi, lib
 from greylogd.analysis import frames
-from greylogd.analysis.scan_text import TextColumn, anonymous
+from greylogd.analysis.scan_text import TextColumn, anonymous, labelled_dtype
 
 GOOD, SKIP, FALLBACK = lib.LS_GOOD, lib.LS_SKIP, lib.LS_FALLBACK
 BAD_ADDRESS, BAD_PORT = lib.LS_BAD_ADDRESS, lib.LS_BAD_PORT
@@ -153,5 +153,4 @@ def categorise(prefix: pd.Categorical, outbound: np.ndarray,
     taken = table[:-1].take(codes)
     if any_outbound:
         taken[outbound] = table[-1]
-    dtype = pd.CategoricalDtype(pd.Index(pa.array(labels[used], pa.large_string()), dtype="str"))
-    return pd.Categorical.from_codes(taken, dtype=dtype, validate=False)
+    return pd.Categorical.from_codes(taken, dtype=labelled_dtype(tuple(labels[used])), validate=False)

@@ -9,6 +9,7 @@ size would ask for huge pages, zeroed 2 MB at a time, and ``np.zeros`` may clear
 
 from __future__ import annotations
 
+import functools
 import mmap
 from collections.abc import Callable
 
@@ -17,6 +18,14 @@ import pandas as pd
 import pyarrow as pa
 
 FIRST_SLOTS = 10  # log2 of the hash table's first size (text_column.slots; the C code doubles it)
+FEW_LABELS = 64  # dtypes of columns with at most this many labels are kept (labelled_dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def labelled_dtype(labels: tuple[str, ...]) -> pd.CategoricalDtype:
+    """The categorical dtype of these (sorted, distinct) labels. Kept: chunk after chunk a column has
+    the same few labels, and a new dtype checks them again (most of the cost of wrapping a column)."""
+    return pd.CategoricalDtype(pd.Index(list(labels), dtype="str"))
 
 
 def anonymous(size: int) -> mmap.mmap:
@@ -71,5 +80,6 @@ class TextColumn:
               ffi.from_buffer("int32_t[]", scratch), ffi.from_buffer("char[]", codes), codes.itemsize)
         offsets, data = pa.py_buffer(self.ends[:strings + 1]), pa.py_buffer(self.arena[:self.ends[strings]])
         labels = pa.LargeStringArray.from_buffers(strings, offsets, data).take(order)
-        return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(pd.Index(labels, dtype="str")),
-                                         validate=False)
+        dtype = (labelled_dtype(tuple(labels.to_pylist())) if strings <= FEW_LABELS
+                 else pd.CategoricalDtype(pd.Index(labels, dtype="str")))
+        return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
