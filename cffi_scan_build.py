@@ -2,8 +2,9 @@
 
 greylogd._logscan is built from greylogd/analysis/logscan.c (one-pass scanner of kernel LOG lines; Python
 side logscan.py) and greylogd._greydscan from greylogd/analysis/greydscan.c (greyd's log lines; Python side
-greydscan.py). Both include greylogd/analysis/syslog_fields.h (syslog header and address parsing) and
-text_column.h (their output text columns, dictionary-encoded or not; Python side scan_text.py). cffi
+greydscan.py). Both include greylogd/analysis/syslog_fields.h (syslog header parsing), addresses.h
+(IPv4 and IPv6 addresses) and text_column.h (their output text columns, dictionary-encoded or not;
+Python side scan_text.py); logscan.c also line_blocks.h (its SIMD passes, AVX2 where the CPU has it). cffi
 releases the GIL around ls_scan and gs_scan, so the readers' worker threads scan chunks in parallel.
 setup.py names the builders ``logscan`` and ``greydscan``; ``python cffi_scan_build.py`` builds both in
 place (for development).
@@ -14,6 +15,7 @@ from pathlib import Path
 from cffi import FFI
 
 ANALYSIS = Path(__file__).parent / "greylogd" / "analysis"
+HEADERS = ("syslog_fields.h", "addresses.h", "text_column.h", "line_blocks.h")  # included by the sources
 
 TEXT_COLUMN_CDEF = """
 typedef struct {
@@ -110,7 +112,7 @@ def builder(module: str, source: str, cdef: str) -> FFI:
     ffi = FFI()
     ffi.cdef(cdef)
     ffi.set_source(module, (ANALYSIS / source).read_text(encoding="utf-8"), include_dirs=[str(ANALYSIS)],
-                   depends=[str(ANALYSIS / "syslog_fields.h"), str(ANALYSIS / "text_column.h")],
+                   depends=[str(ANALYSIS / name) for name in HEADERS],
                    extra_compile_args=["-O3", "-Wall", "-Wextra"])
     return ffi
 

@@ -18,6 +18,7 @@
 #define _GNU_SOURCE
 #endif
 #include <strings.h>
+#include "addresses.h"
 #include "text_column.h"
 #ifdef __SSE2__
 #include <emmintrin.h>
