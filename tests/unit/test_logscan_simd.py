@@ -132,19 +132,20 @@ def test_dotted_quads_are_what_the_ipv4_pattern_takes(extra: list[str]) -> None:
     check_both_paths(lines)
 
 
-def test_dictionary_columns_are_sorted_as_pandas_sorts_them() -> None:
+@pytest.mark.parametrize(("distinct", "rows", "width"), [(300, 2000, np.int16), (40_000, 60_000, np.int32)])
+def test_dictionary_columns_are_sorted_as_pandas_sorts_them(distinct: int, rows: int, width: type) -> None:
     rng = np.random.default_rng(3)
-    prefixes = ["", "a", "a b", "ab", "B", "[GREYD]", "[GREYD 25]", *(f"p{k}" for k in range(300))]
-    chosen = [prefixes[k] for k in rng.integers(0, len(prefixes), 2000)]
+    prefixes = ["", "a", "a b", "ab", "B", "[GREYD]", "[GREYD 25]", *(f"p{k}" for k in range(distinct))]
+    chosen = [prefixes[k] for k in rng.permutation(rows) % len(prefixes)]  # every one, shuffled
     lines = [f"{HEADER}{p} IN={'eth0' if k % 3 else ''} OUT= SRC=192.0.2.1 DST=192.0.2.2 PROTO=TCP "
              for k, p in enumerate(chosen)]
     found = scan(lines)
     expected = pd.Series(chosen, dtype="str").astype("category").array
     assert list(found.prefix.categories) == list(expected.categories) == sorted(set(chosen))
     assert found.prefix.codes.tolist() == expected.codes.tolist()
-    assert (found.prefix.codes.dtype, found.host.codes.dtype) == (np.int16, np.int8)
+    assert (found.prefix.codes.dtype, found.host.codes.dtype) == (width, np.int8)
     assert list(found.in_if.categories) == ["", "eth0"]
-    assert found.in_if.codes.tolist() == [int(k % 3 > 0) for k in range(2000)]
+    assert found.in_if.codes.tolist() == [int(k % 3 > 0) for k in range(rows)]
 
 
 @FUZZ
