@@ -120,7 +120,8 @@ def connections(found: Scan, ts: pd.Series, host: str | None, categories: Mappin
     one_host = pa.array([host], pa.large_string())
     hosts = coded(found.host) if host is None else frames.compact(np.zeros(n, np.int64), one_host)
     prefix = coded(found.prefix)
-    outbound = np.asarray(pick(found.in_if.codes)) == found.in_if.categories.get_indexer([""])[0]
+    labels = found.in_if.categories  # sorted: an empty IN= (the OUTPUT chain) is the first if any
+    outbound = np.asarray(pick(found.in_if.codes)) == (0 if len(labels) and labels[0] == "" else -2)
     ports = {name: pd.arrays.IntegerArray(pick(values).astype(np.uint16), pick(values) < 0)
              for name, values in (("spt", found.spt), ("dpt", found.dpt))}
     text = lambda array: pd.array(array if rows is None else array.take(rows), dtype="str")  # noqa: E731
