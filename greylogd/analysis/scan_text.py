@@ -39,7 +39,8 @@ class TextColumn:
     """The buffers of one text_column of a chunk of n lines whose text is ``size`` bytes."""
 
     def __init__(self, n: int, size: int, dictionary: bool) -> None:
-        self.arena, self.ends = np.frombuffer(anonymous(size), np.uint8), np.zeros(n + 1, np.int64)
+        self.arena, self.ends = np.frombuffer(anonymous(size), np.uint8), np.empty(n + 1, np.int64)
+        self.ends[0] = 0  # the rest is written as strings are (np.zeros would clear it all first)
         self.valid = np.empty(0 if dictionary else n, np.uint8)
         self.code = np.empty(n if dictionary else 0, np.int32)
         self.slots = np.empty(1 << max(FIRST_SLOTS, (2 * n + 1).bit_length()) if dictionary else 0, np.int32)
