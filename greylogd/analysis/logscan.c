@@ -6,10 +6,12 @@
  * caller parses those lines with the Python path, which decides what is bad and why). It is
  * deliberately strict: printable ASCII only, the usual stamp shapes, the first " SRC="/" PROTO=" must
  * fit, addresses a plain dotted quad or a hex-and-colons IPv6 address that is not IPv4-mapped.
- * Every read is bounded by the line's end and every write by the caller's capacities (a row that does
- * not fit becomes LS_FALLBACK), so hostile bytes (NUL, invalid UTF-8, huge lines) cannot overrun.
+ * Every read is bounded by the chunk's end (SIMD blocks, line_blocks.h, may read into the next line;
+ * those bytes are masked off) and every write by the caller's capacities (a row that does not fit
+ * becomes LS_FALLBACK), so hostile bytes (NUL, invalid UTF-8, huge lines) cannot overrun.
  * Output text columns (text_column.h): host, prefix, in_if, proto and dst dictionary-encoded as they
- * are written (a chunk has few distinct values of each), src one string a row.
+ * are written (a chunk has few distinct values of each; ls_ranks sorts them for pandas), src one
+ * string a row. ls_line_ends splits a chunk into lines; ls_headers splits syslog headers only.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
