@@ -51,10 +51,10 @@ def in_time_order(parts: list[Parsed]) -> tuple[pd.DataFrame, int]:
         parts.clear()
         return frames.empty(frames.CONNECTIONS), 0
     lines = [(p.input, p.line) for p in found]
-    frame = _concatenated(found, _pool())
+    frame, owned = _concatenated(found, _pool())
     parts.clear()
     order, tied = _order(_stamps(frame), lines)
-    out = _reordered(frame, order, tied, _pool())
+    out = _reordered(frame, order, tied, _pool() if owned else None)
     return out, len(order) - len(out)
 
 
@@ -65,13 +65,15 @@ def _pool() -> Executor:
     return ThreadPoolExecutor(2, thread_name_prefix="kernlog-order")
 
 
-def _concatenated(found: list[Parsed], pool: Executor) -> pd.DataFrame:
-    """The parts' connections as one frame, in the parts' order; the parts are released (``found`` is
-    emptied) before the next step needs memory."""
-    frame = frames.concat([p.connections for p in found], pool) if len(found) > 1 else found[0].connections
+def _concatenated(found: list[Parsed], pool: Executor) -> tuple[pd.DataFrame, bool]:
+    """The parts' connections as one frame, in the parts' order, and whether its arrays are new (a
+    single part's are its own, and may be read-only views of arrow memory); the parts are released
+    (``found`` is emptied) before the next step needs memory."""
+    owned = len(found) > 1
+    frame = frames.concat([p.connections for p in found], pool) if owned else found[0].connections
     found.clear()
     pa.default_memory_pool().release_unused()  # the chunks' arrow buffers
-    return frame
+    return frame, owned
 
 
 def _order(ts: np.ndarray, lines: list[tuple[int, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
@@ -129,14 +131,16 @@ def _displaced(order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _reordered(connections: pd.DataFrame, order: np.ndarray, tied: np.ndarray,
-               pool: Executor) -> pd.DataFrame:
-    """The rows in ``order``, those repeating an earlier row dropped; the frame's own arrays are reused
-    (numbers and codes moved in place where ``order`` moves a row, then filtered if one is dropped)."""
+               pool: Executor | None) -> pd.DataFrame:
+    """The rows in ``order``, those repeating an earlier row dropped. With a ``pool``, the frame's
+    arrays are new and reused (numbers and codes moved in place where ``order`` moves a row, by the
+    pool's threads, then filtered if one is dropped); without, they are gathered where rows move."""
     displaced, ends = _displaced(order)
     columns = {name: connections.pop(name) for name in list(connections)}
     text = {name: column for name, column in columns.items() if column.dtype == frames.STR}
     numbers = [name for name in columns if name not in text]
-    moved = pool.map(lambda name: _moved(columns[name].array, order, displaced), numbers)
+    move = lambda name: _moved(columns[name].array, order, displaced, pool is not None)  # noqa: E731
+    moved = pool.map(move, numbers) if pool else map(move, numbers)
     arrays = dict(zip(numbers, moved, strict=True))
     duplicated = _duplicated(pd.DataFrame({**arrays, **text}, copy=False), tied, order)
     if duplicated.any():
@@ -150,13 +154,16 @@ def _reordered(connections: pd.DataFrame, order: np.ndarray, tied: np.ndarray,
     return pd.DataFrame({name: arrays[name] for name in columns}, copy=False)
 
 
-def _moved(values: pd.api.extensions.ExtensionArray, order: np.ndarray,
-           displaced: np.ndarray) -> pd.api.extensions.ExtensionArray:
-    """``values`` (an array this module owns) in ``order``, which moves only the rows at ``displaced``:
-    those are moved in place (even when they are many, that costs less than a gathered copy's fresh
-    pages)."""
-    if len(displaced):
-        values[displaced] = values.take(order[displaced])
+def _moved(values: pd.api.extensions.ExtensionArray, order: np.ndarray, displaced: np.ndarray,
+           owned: bool) -> pd.api.extensions.ExtensionArray:
+    """``values`` in ``order``, which moves only the rows at ``displaced``: moved in place when the
+    array is ``owned`` (even when they are many, that costs less than a gathered copy's fresh pages),
+    else gathered."""
+    if not len(displaced):
+        return values
+    if not owned:
+        return values.take(order)
+    values[displaced] = values.take(order[displaced])
     return values
 
 
