@@ -114,20 +114,18 @@ def _tied(ts: np.ndarray, order: np.ndarray) -> np.ndarray:
 
 
 def _displaced(order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where ``order`` is not the identity (few positions when the parts come sorted), and where a run
-    of consecutive rows ends (order[i + 1] != order[i] + 1)."""
-    displaced, ends = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
-    step, differs, identity = np.empty(_BLOCK, np.int64), np.empty(_BLOCK, bool), np.arange(_BLOCK)
+    """Whether each position's row moves (order[i] != i: few when the parts come sorted), and where a
+    run of consecutive rows ends (order[i + 1] != order[i] + 1)."""
+    moves, ends = np.empty(len(order), bool), [np.zeros(0, np.int64)]
+    step, identity = np.empty(_BLOCK, np.int64), np.arange(_BLOCK)
     for start in range(0, len(order), _BLOCK):
         piece = order[start:start + _BLOCK + 1]
         size = min(len(piece), _BLOCK)
-        np.subtract(piece[1:], piece[:-1], out=step[:len(piece) - 1])
-        np.not_equal(step[:len(piece) - 1], 1, out=differs[:len(piece) - 1])
-        ends.append(np.flatnonzero(differs[:len(piece) - 1]) + start)
         np.subtract(piece[:size], start, out=step[:size])
-        np.not_equal(step[:size], identity[:size], out=differs[:size])
-        displaced.append(np.flatnonzero(differs[:size]) + start)
-    return np.concatenate(displaced), np.concatenate(ends)
+        np.not_equal(step[:size], identity[:size], out=moves[start:start + size])
+        np.subtract(piece[1:], piece[:-1], out=step[:len(piece) - 1])
+        ends.append(np.flatnonzero(step[:len(piece) - 1] != 1) + start)
+    return moves, np.concatenate(ends)
 
 
 def _reordered(connections: pd.DataFrame, order: np.ndarray, tied: np.ndarray,
@@ -135,11 +133,12 @@ def _reordered(connections: pd.DataFrame, order: np.ndarray, tied: np.ndarray,
     """The rows in ``order``, those repeating an earlier row dropped. With a ``pool``, the frame's
     arrays are new and reused (numbers and codes moved in place where ``order`` moves a row, by the
     pool's threads, then filtered if one is dropped); without, they are gathered where rows move."""
-    displaced, ends = _displaced(order)
+    moves, ends = _displaced(order)
+    source = order[moves] if moves.any() else None
     columns = {name: connections.pop(name) for name in list(connections)}
     text = {name: column for name, column in columns.items() if column.dtype == frames.STR}
     numbers = [name for name in columns if name not in text]
-    move = lambda name: _moved(columns[name].array, order, displaced, pool is not None)  # noqa: E731
+    move = lambda name: _moved(columns[name].array, order, moves, source, pool is not None)  # noqa: E731
     moved = pool.map(move, numbers) if pool else map(move, numbers)
     arrays = dict(zip(numbers, moved, strict=True))
     duplicated = _duplicated(pd.DataFrame({**arrays, **text}, copy=False), tied, order)
@@ -154,16 +153,16 @@ def _reordered(connections: pd.DataFrame, order: np.ndarray, tied: np.ndarray,
     return pd.DataFrame({name: arrays[name] for name in columns}, copy=False)
 
 
-def _moved(values: pd.api.extensions.ExtensionArray, order: np.ndarray, displaced: np.ndarray,
-           owned: bool) -> pd.api.extensions.ExtensionArray:
-    """``values`` in ``order``, which moves only the rows at ``displaced``: moved in place when the
-    array is ``owned`` (even when they are many, that costs less than a gathered copy's fresh pages),
-    else gathered."""
-    if not len(displaced):
+def _moved(values: pd.api.extensions.ExtensionArray, order: np.ndarray, moves: np.ndarray,
+           source: np.ndarray | None, owned: bool) -> pd.api.extensions.ExtensionArray:
+    """``values`` in ``order``, which moves the rows where ``moves`` is true, from ``source``
+    (order[moves]; None: nothing moves). Moved in place when the array is ``owned`` (even when they are
+    many, that costs less than a gathered copy's fresh pages), else gathered."""
+    if source is None:
         return values
     if not owned:
         return values.take(order)
-    values[displaced] = values.take(order[displaced])
+    values[moves] = values.take(source)
     return values
 
 
