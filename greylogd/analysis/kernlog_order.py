@@ -53,7 +53,10 @@ def in_time_order(parts: list[Parsed]) -> tuple[pd.DataFrame, int]:
     lines = [(p.input, p.line) for p in found]
     frame, owned = _concatenated(found, _pool())
     parts.clear()
-    order, tied = _order(_stamps(frame), lines)
+    ts = _stamps(frame)
+    if np.all(ts[1:] > ts[:-1]):  # in order, no two rows at the same time, so no line twice
+        return frame, 0
+    order, tied = _order(ts, lines)
     out = _reordered(frame, order, tied, _pool() if owned else None)
     return out, len(order) - len(out)
 
@@ -135,7 +138,7 @@ def _reordered(connections: pd.DataFrame, order: np.ndarray, tied: np.ndarray,
     pool's threads, then filtered if one is dropped); without, they are gathered where rows move."""
     moves, ends = _displaced(order)
     source = order[moves] if moves.any() else None
-    columns = {name: connections.pop(name) for name in list(connections)}
+    columns = dict(connections.items())  # not popped: deleting columns costs pandas a block rebuild
     text = {name: column for name, column in columns.items() if column.dtype == frames.STR}
     numbers = [name for name in columns if name not in text]
     move = lambda name: _moved(columns[name].array, order, moves, source, pool is not None)  # noqa: E731
