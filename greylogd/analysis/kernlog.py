@@ -70,7 +70,7 @@ def read_kernlog(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
     tz: IANA zone of RFC 3164 stamps (overrides ``options.tz``; default the machine's zone);
     categories: prefix -> category, case-insensitive, replacing frames.CATEGORIES; options: year
     reference, boot time and host for stamps that lack them (headers.SourceOptions); chunk_bytes:
-    read size, peak memory is about 10 times it plus 3 times the result (43 bytes a connection);
+    read size, peak memory is about 10 times it plus about twice the result (43 bytes a connection);
     progress: tqdm bar on stderr, None = only when stderr is a terminal.
     Raises InputError (one line naming the input) for a missing or unreadable input.
     """
