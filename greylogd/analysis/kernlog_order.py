@@ -7,11 +7,12 @@ that order are dropped (the same line logged to kern.log and syslog, or a SYN re
 second of an RFC 3164 stamp).
 
 Cost: the reader sorts each part by time in its worker threads (``time_sorted``), so the parts' rows
-are nearly in order already; here one argsort of the times (timsort: linear on sorted runs) finds the
-rows out of place. Numbers and codes are moved in place, only those rows; text is rebuilt from slices
-of the parts' arrays and stays chunked over their buffers (no copy), unless the order is scattered.
-Passes over the whole order go a block of rows at a time: on a VM, the fresh pages of temporaries the
-size of the result cost more than the work done in them.
+are nearly in order already (and a frame in strict time order is returned as it is); here one
+argsort of the times (timsort: linear on sorted runs) finds the rows out of place. Numbers and codes
+are joined and then moved in place, only those rows, two columns at a time; text is rebuilt from
+slices of the parts' arrays and stays chunked over their buffers (no copy), unless the order is
+scattered. Passes over the whole order go a block of rows at a time: on a VM, the fresh pages of
+temporaries the size of the result cost more than the work done in them.
 """
 
 from __future__ import annotations
