@@ -125,15 +125,18 @@ def generated_lines(n: int) -> tuple[list[str], int, int, int]:
     return lines, n - skipped - bad, skipped, bad
 
 
-def test_generated_200k_lines_exact_counts(tmp_path: Path) -> None:
-    lines, good, skipped, bad = generated_lines(200_000)
+def test_generated_1m_lines_exact_counts(tmp_path: Path) -> None:
+    lines, good, skipped, bad = generated_lines(1_000_000)
     (tmp_path / "kern.log").write_text("\n".join(lines) + "\n")
     result = read_kernlog(tmp_path / "kern.log", chunk_bytes=4 << 20)
     assert (len(result.connections), result.skipped, len(result.bad_lines)) == (good, skipped, bad)
-    assert (result.lines, result.duplicates) == (200_000, 0)
+    assert (result.lines, result.duplicates) == (1_000_000, 0)
     assert set(result.bad_lines["reason"]) == {"invalid address"}
     assert result.bad_lines["line"].iloc[:2].tolist() == [12, 24]
+    assert result.bad_lines["line"].iloc[-1] == 999_996
     assert result.connections["ts"].is_monotonic_increasing
+    sources = {(i % 250, i % 199) for i in range(1_000_000) if i % 12 < 10}
+    assert result.connections["src"].nunique() == len(sources) == 49_750
 
 
 def accounted(result: KernlogResult) -> int:
