@@ -22,7 +22,7 @@ Speed: chunks are parsed by two threads, well-formed lines of kern.log's usual f
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -39,7 +39,7 @@ from greylogd.analysis.kernlog_lines import (
     parse_chunk,
     parse_raw,
 )
-from greylogd.analysis.kernlog_order import in_time_order, time_sorted
+from greylogd.analysis.kernlog_order import in_time_order, line_keys, time_sorted
 from greylogd.analysis.sources import CHUNK_BYTES, RawChunk, chunk_envelopes, joined, lines_chunk, map_chunks
 
 __all__ = ["KernlogResult", "iter_kernlog", "normalise_addresses", "parse_kernlog", "read_kernlog"]
@@ -130,11 +130,10 @@ def _parse_left(waiting: list, options: SourceOptions, categories: Mapping[str, 
     return replace(parse_chunk(chunk_envelopes(raw, options, LOG_MARK), categories), input=raw.input)
 
 
-def _input_order(parts: list[Parsed], lines: Callable[[Parsed], np.ndarray]) -> np.ndarray | None:
+def _bad_order(parts: list[Parsed]) -> np.ndarray | None:
     """Where each bad line goes to be in input order (input, then line number), or None when they
     already are (usually: the batched Python path rarely finds any)."""
-    keys = [(np.int64(p.input) << 40) + lines(p) for p in parts]
-    key = np.concatenate(keys) if keys else np.zeros(0, np.int64)
+    key = line_keys([(p.input, p.bad["line"].to_numpy(np.int64)) for p in parts])
     return None if np.all(key[1:] >= key[:-1]) else np.argsort(key, kind="stable")
 
 
@@ -143,7 +142,7 @@ def _combine(parts: list[Parsed]) -> KernlogResult:
     by time (kernlog_order). Peak memory is about the result plus one column."""
     lines, skipped = sum(p.lines for p in parts), sum(p.skipped for p in parts)
     bad = frames.concat([p.bad for p in parts]) if parts else frames.empty(frames.BAD_LINES)
-    bad_order = _input_order(parts, lambda p: p.bad["line"].to_numpy(np.int64))
+    bad_order = _bad_order(parts)
     bad = bad if bad_order is None else bad.take(bad_order).reset_index(drop=True)
     connections, duplicates = in_time_order(parts)
     return KernlogResult(connections, bad, lines, skipped, duplicates)

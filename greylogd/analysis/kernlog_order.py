@@ -52,13 +52,13 @@ def in_time_order(parts: list[Parsed]) -> tuple[pd.DataFrame, int]:
         parts.clear()
         return frames.empty(frames.CONNECTIONS), 0
     lines = [(p.input, p.line) for p in found]
-    frame, owned = _concatenated(found, _pool())
+    frame, owned = _concatenated(found)
     parts.clear()
     ts = _stamps(frame)
     if np.all(ts[1:] > ts[:-1]):  # in order, no two rows at the same time, so no line twice
         return frame, 0
     order, tied = _order(ts, lines)
-    out = _reordered(frame, order, tied, _pool() if owned else None)
+    out = _reordered(frame, order, tied, owned)
     return out, len(order) - len(out)
 
 
@@ -69,25 +69,25 @@ def _pool() -> Executor:
     return ThreadPoolExecutor(2, thread_name_prefix="kernlog-order")
 
 
-def _concatenated(found: list[Parsed], pool: Executor) -> tuple[pd.DataFrame, bool]:
+def _concatenated(found: list[Parsed]) -> tuple[pd.DataFrame, bool]:
     """The parts' connections as one frame, in the parts' order, and whether its arrays are new (a
     single part's are its own, and may be read-only views of arrow memory); the parts are released
     (``found`` is emptied) before the next step needs memory."""
     owned = len(found) > 1
-    frame = frames.concat([p.connections for p in found], pool) if owned else found[0].connections
+    frame = frames.concat([p.connections for p in found], _pool()) if owned else found[0].connections
     found.clear()
     pa.default_memory_pool().release_unused()  # the chunks' arrow buffers
     return frame, owned
 
 
 def _order(ts: np.ndarray, lines: list[tuple[int, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """Positions sorted by (ts, then input and line: _keys), and where in that order rows tie in ts: a
+    """Positions sorted by (ts, then input and line: line_keys), and where in that order rows tie in ts: a
     stable sort by ts, then the tied rows sorted by key (they stay within their tie)."""
     order = np.argsort(ts, kind="stable")
     tied = _tied(ts, order)
     if len(tied):
         rows = order[tied]
-        order[tied] = rows[np.lexsort((_keys(lines)[rows], ts[rows]))]
+        order[tied] = rows[np.lexsort((line_keys(lines)[rows], ts[rows]))]
     return order, tied
 
 
@@ -96,9 +96,9 @@ def _stamps(connections: pd.DataFrame) -> np.ndarray:
     return connections["ts"].array.asi8
 
 
-def _keys(lines: list[tuple[int, np.ndarray]]) -> np.ndarray:
+def line_keys(lines: list[tuple[int, np.ndarray]]) -> np.ndarray:
     """Per row of the parts' concatenation, (input << 40) + line: its place in the order the lines
-    were read (``lines``: each part's input and line numbers)."""
+    were read (``lines``: each part's input and the line numbers of its rows)."""
     key = np.empty(sum(len(line) for _, line in lines), np.int64)
     start = 0
     for number, line in lines:
@@ -132,18 +132,16 @@ def _displaced(order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return moves, np.concatenate(ends)
 
 
-def _reordered(connections: pd.DataFrame, order: np.ndarray, tied: np.ndarray,
-               pool: Executor | None) -> pd.DataFrame:
-    """The rows in ``order``, those repeating an earlier row dropped. With a ``pool``, the frame's
-    arrays are new and reused (numbers and codes moved in place where ``order`` moves a row, by the
-    pool's threads, then filtered if one is dropped); without, they are gathered where rows move."""
+def _reordered(connections: pd.DataFrame, order: np.ndarray, tied: np.ndarray, owned: bool) -> pd.DataFrame:
+    """The rows in ``order``, those repeating an earlier row dropped. Numbers and codes go two columns
+    at a time: moved in place where ``order`` moves a row when the frame's arrays are ``owned`` (new),
+    else gathered; then filtered if a row is dropped."""
     moves, ends = _displaced(order)
     source = order[moves] if moves.any() else None
     columns = dict(connections.items())  # not popped: deleting columns costs pandas a block rebuild
     text = {name: column for name, column in columns.items() if column.dtype == frames.STR}
     numbers = [name for name in columns if name not in text]
-    move = lambda name: _moved(columns[name].array, order, moves, source, pool is not None)  # noqa: E731
-    moved = pool.map(move, numbers) if pool else map(move, numbers)
+    moved = _pool().map(lambda name: _moved(columns[name].array, order, moves, source, owned), numbers)
     arrays = dict(zip(numbers, moved, strict=True))
     duplicated = _duplicated(pd.DataFrame({**arrays, **text}, copy=False), tied, order)
     if duplicated.any():
