@@ -271,9 +271,7 @@ static int emit(gs_out *out, int64_t i, const syslog_header *h, const char *s, c
     if (valid < 0) m->kind = GS_BAD_ADDRESS;
     m->field[GS_HOST] = h->host, m->field[GS_PROGRAM] = h->program;
     m->field[GS_MESSAGE] = (span){s, end};
-    for (int f = 0; f < GS_TEXTS; f++)
-        if (!text_fits(&out->text[f], m->field[f])) return 0;
-    for (int f = 0; f < GS_TEXTS; f++) text_put(&out->text[f], k, m->field[f]);
+    if (!text_put_row(out->text, GS_TEXTS, k, m->field)) return 0;
     for (int f = 0; f < GS_NUMBERS; f++)
         if (out->number[f]) out->number[f][k] = m->number[f];
     if (out->pid) out->pid[k] = h->pid;

@@ -212,9 +212,7 @@ static int scan_line(const char *s, const char *end, const char *limit, int fmt,
 /* append row r; 0 (nothing appended: the line falls back) when a string does not fit its column */
 static int emit(ls_out *out, const row *r) {
     int64_t k = out->rows;
-    for (int f = 0; f < LS_FIELDS; f++)
-        if (!text_fits(&out->text[f], r->field[f])) return 0;
-    for (int f = 0; f < LS_FIELDS; f++) text_put(&out->text[f], k, r->field[f]);
+    if (!text_put_row(out->text, LS_FIELDS, k, r->field)) return 0;
     out->stamp[k] = r->stamp;
     out->spt[k] = r->spt;
     out->dpt[k] = r->dpt;

@@ -59,15 +59,14 @@ class TextColumn:
     def array(self, rows: int, strings: int) -> pa.Array:
         """The column of ``rows`` rows the C code wrote ``strings`` strings for, zero-copy over these
         buffers: a large_string array (null where a row has none), or a dictionary array of them."""
-        offsets, data = pa.py_buffer(self.ends[:strings + 1]), pa.py_buffer(self.arena[:self.ends[strings]])
         if not len(self.slots):
             absent = rows - int(np.count_nonzero(self.valid[:rows]))
             bitmap = pa.py_buffer(np.packbits(self.valid[:rows], bitorder="little")) if absent else None
-            return pa.LargeStringArray.from_buffers(rows, offsets, data, bitmap, absent)
+            return self._strings(strings, rows, bitmap, absent)
         codes = self.code[:rows]
         absent = codes < 0
         return pa.DictionaryArray.from_arrays(pa.array(codes, mask=absent if absent.any() else None),
-                                              pa.LargeStringArray.from_buffers(strings, offsets, data))
+                                              self._strings(strings))
 
     def categorical(self, rows: int, text: object, ranks: Callable[..., None], ffi: object) -> pd.Categorical:
         """The dictionary column of ``rows`` rows the C struct ``text`` describes, as the categorical
@@ -79,8 +78,15 @@ class TextColumn:
         codes = np.empty(rows, np.min_scalar_type(-strings - 1))
         ranks(ffi.addressof(text), rows, ffi.from_buffer("int32_t[]", order),
               ffi.from_buffer("int32_t[]", scratch), ffi.from_buffer("char[]", codes), codes.itemsize)
-        offsets, data = pa.py_buffer(self.ends[:strings + 1]), pa.py_buffer(self.arena[:self.ends[strings]])
-        labels = pa.LargeStringArray.from_buffers(strings, offsets, data).take(order)
+        labels = self._strings(strings).take(order)
         dtype = (labelled_dtype(tuple(labels.to_pylist())) if strings <= FEW_LABELS
                  else pd.CategoricalDtype(pd.Index(labels, dtype="str")))
         return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
+
+    def _strings(self, strings: int, rows: int | None = None, bitmap: pa.Buffer | None = None,
+                 absent: int = 0) -> pa.LargeStringArray:
+        """The first ``strings`` strings the C code wrote, zero-copy, as ``rows`` rows (default one a
+        string) with the validity ``bitmap``."""
+        offsets, data = pa.py_buffer(self.ends[:strings + 1]), pa.py_buffer(self.arena[:self.ends[strings]])
+        length = strings if rows is None else rows
+        return pa.LargeStringArray.from_buffers(length, offsets, data, bitmap, absent)

@@ -138,6 +138,15 @@ static void text_put(text_column *t, int64_t k, span s) {
     t->strings++;
 }
 
+/* row k's strings fields[f] into the columns t[f], f < count, or none of them (0) when one does not fit:
+ * a scanner then leaves the line to the Python path */
+static int text_put_row(text_column *t, int count, int64_t k, const span *fields) {
+    for (int f = 0; f < count; f++)
+        if (!text_fits(&t[f], fields[f])) return 0;
+    for (int f = 0; f < count; f++) text_put(&t[f], k, fields[f]);
+    return 1;
+}
+
 /* whether string a of t sorts before string b: byte order, a prefix before the longer string (the
  * order arrow and pandas give UTF-8 text) */
 static inline int text_before(const text_column *t, int32_t a, int32_t b) {
